@@ -1,0 +1,18 @@
+//! Schema migrations for SQLite (the embedded default) and PostgreSQL.
+//!
+//! Migrations run at start-up and through `baseline-hub migrate`. Every statement is
+//! built with sea-query so the same file serves both backends; foreign keys are declared
+//! inside `CREATE TABLE` because SQLite cannot add them afterwards.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_baseline_tables;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_create_baseline_tables::Migration)]
+    }
+}
