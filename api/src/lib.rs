@@ -1,3 +1,20 @@
+//! Baseline Hub: a GraphQL data-sharing hub where local authorities, trusts, regional
+//! commissioners and inspectors pool a shared baseline of school data and query it
+//! under role-based access.
+//!
+//! Start with `startup` (how the pieces are wired), then `graphql` (the API), `access`
+//! (who may see what) and `seed` (the demo data).
+
+pub mod access;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
 pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod http;
 pub mod pseudonym;
 pub mod seed;
+pub mod startup;
+pub mod telemetry;

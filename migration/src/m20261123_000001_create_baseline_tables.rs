@@ -253,14 +253,14 @@ where
     manager.create_index(stmt.to_owned()).await
 }
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum Region {
     Table,
     Code,
     Name,
 }
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum Organisation {
     Table,
     Id,
@@ -270,7 +270,7 @@ enum Organisation {
     RegionCode,
 }
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum School {
     Table,
     Urn,
@@ -286,7 +286,7 @@ enum School {
     LastInspectionDate,
 }
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum Indicator {
     Table,
     Code,
@@ -297,7 +297,7 @@ enum Indicator {
     Description,
 }
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum Observation {
     Table,
     Id,
@@ -315,7 +315,7 @@ enum Observation {
     UpdatedAt,
 }
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum PupilRecord {
     Table,
     Id,
@@ -340,7 +340,7 @@ enum PupilRecord {
     UpdatedAt,
 }
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum SharingAgreement {
     Table,
     Id,
@@ -356,7 +356,7 @@ enum SharingAgreement {
     RevokedAt,
 }
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum SyncRun {
     Table,
     Id,
@@ -373,7 +373,7 @@ enum SyncRun {
     RowsRejected,
 }
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum AuditEvent {
     Table,
     Id,

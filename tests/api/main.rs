@@ -1,1 +1,9 @@
-fn main(){}
+//! Integration tests: each test spawns the real hub (see `hub_tests::TestHub`) and
+//! talks HTTP to it. One binary with modules keeps link time down.
+
+mod auth;
+mod figures;
+mod limits;
+mod operations;
+mod reference;
+mod schema;

@@ -1,1 +1,259 @@
+//! `TestHub`: the real hub, built from configuration, on a random port, with its own
+//! database — and typed helpers to talk to it the way a client would.
+//!
+//! The backend follows the environment: with `DATABASE_URL=postgres://…` every hub gets
+//! its own PostgreSQL database, otherwise its own SQLite file. Either way the demo data
+//! (the `test` scale) is generated once per test process into a template and copied per
+//! hub, so tests run in parallel and never see each other's writes.
+//!
+//! Set `TEST_LOG=1` to see the hubs' logs.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use baseline_hub::config::Config;
+use baseline_hub::startup::Application;
+use baseline_hub::{auth, db, seed, telemetry};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+use tokio::sync::{OnceCell, oneshot};
+
+/// The HS256 secret every test hub verifies with.
+pub const JWT_SECRET: &str = "test-jwt-secret-that-is-at-least-32-bytes-long";
+const PUPIL_KEY_SECRET: &str = "test-pupil-key-secret";
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+static TEMPLATE: OnceCell<Template> = OnceCell::const_new();
+
+enum Template {
+    Sqlite(PathBuf),
+    Postgres { base_url: String, name: String },
+}
+
+/// Which database the tests run against.
+fn postgres_url() -> Option<String> {
+    std::env::var("DATABASE_URL").ok().filter(|u| u.starts_with("postgres"))
+}
+
+fn scratch_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("baseline-hub-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+fn base_vars() -> HashMap<String, String> {
+    [
+        ("HUB_ADDR", "127.0.0.1:0"),
+        ("HUB_SEED", "none"),
+        ("JWT_SECRET", JWT_SECRET),
+        ("PUPIL_KEY_SECRET", PUPIL_KEY_SECRET),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// Seeds the `test` scale once per process.
+async fn template() -> &'static Template {
+    TEMPLATE
+        .get_or_init(|| async {
+            let mut vars = base_vars();
+            let template = match postgres_url() {
+                Some(base_url) => {
+                    let name = format!("hub_tpl_{}", std::process::id());
+                    let admin = Database::connect(&base_url)
+                        .await
+                        .unwrap_or_else(|e| panic!("DATABASE_URL is set but PostgreSQL is unreachable ({base_url}): {e}"));
+                    drop_stale_databases(&admin).await;
+                    admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await
+                        .expect("drop old template");
+                    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create template");
+                    vars.insert("DATABASE_URL".into(), with_database(&base_url, &name));
+                    Template::Postgres { base_url, name }
+                }
+                None => {
+                    let path = scratch_dir().join("template.sqlite");
+                    let _ = std::fs::remove_file(&path);
+                    vars.insert("DATABASE_URL".into(), format!("sqlite://{}?mode=rwc", path.display()));
+                    Template::Sqlite(path)
+                }
+            };
+            let config = Config::from_vars(&vars).expect("template config");
+            let conn = db::connect(&config, &telemetry::Metrics::new()).await.expect("connect template");
+            db::migrate(&conn).await.expect("migrate template");
+            seed::seed(&conn, seed::Scale::Test, PUPIL_KEY_SECRET.as_bytes(), &|_| {})
+                .await
+                .expect("seed template");
+            if matches!(template, Template::Sqlite(_)) {
+                // Fold the write-ahead log into the main file so a plain copy is complete.
+                conn.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)").await.expect("checkpoint");
+            }
+            conn.close().await.expect("close template");
+            template
+        })
+        .await
+}
+
+/// Drops databases left by earlier test processes that are no longer running.
+async fn drop_stale_databases(admin: &sea_orm::DatabaseConnection) {
+    let rows = admin
+        .query_all_raw(sea_orm::Statement::from_string(
+            admin.get_database_backend(),
+            "SELECT datname FROM pg_database WHERE datname LIKE 'hub_t%'",
+        ))
+        .await
+        .unwrap_or_default();
+    for row in rows {
+        let Ok(name) = row.try_get::<String>("", "datname") else { continue };
+        let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+        }
+    }
+}
+
+fn with_database(base_url: &str, name: &str) -> String {
+    let (prefix, rest) = base_url.rsplit_once('/').unwrap_or((base_url, ""));
+    let query = rest.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    format!("{prefix}/{name}{query}")
+}
+
+/// A running hub.
+pub struct TestHub {
+    pub address: String,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    postgres: Option<(String, String)>,
+}
+
+impl TestHub {
+    /// A hub with the default test configuration.
+    pub async fn spawn() -> TestHub {
+        Self::spawn_with(&[]).await
+    }
+
+    /// A hub with extra settings (e.g. `("MAX_PAGE_SIZE", "10")`).
+    pub async fn spawn_with(settings: &[(&str, &str)]) -> TestHub {
+        if std::env::var("TEST_LOG").is_ok() {
+            telemetry::init_logging(false);
+        }
+        let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
+        let mut vars = base_vars();
+        let mut postgres = None;
+        match template().await {
+            Template::Sqlite(path) => {
+                let copy = scratch_dir().join(format!("hub-{id}.sqlite"));
+                std::fs::copy(path, &copy).expect("copy template");
+                vars.insert("DATABASE_URL".into(), format!("sqlite://{}?mode=rwc", copy.display()));
+            }
+            Template::Postgres { base_url, name } => {
+                let db_name = format!("hub_t_{}_{id}", std::process::id());
+                let admin = Database::connect(base_url).await.expect("connect admin");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {db_name} TEMPLATE {name}"))
+                    .await
+                    .expect("create test database from template");
+                admin.close().await.ok();
+                vars.insert("DATABASE_URL".into(), with_database(base_url, &db_name));
+                postgres = Some((base_url.clone(), db_name));
+            }
+        }
+        for (key, value) in settings {
+            vars.insert((*key).to_owned(), (*value).to_owned());
+        }
+        let config = Config::from_vars(&vars).expect("valid test config");
+        let app = Application::build(config).await.expect("hub starts");
+        let address = format!("http://{}", app.local_addr());
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(app.run_until_stopped(async {
+            let _ = rx.await;
+        }));
+        TestHub {
+            address,
+            client: reqwest::Client::new(),
+            shutdown: Some(tx),
+            postgres,
+        }
+    }
+
+    /// A token signed with the test secret for `org` (`KIND:CODE`) and one role.
+    pub fn token_for(&self, org: &str, role: &str) -> String {
+        token(org, &[role], 3600)
+    }
+
+    /// POSTs a GraphQL request and returns the JSON body, asserting HTTP 200.
+    pub async fn query(&self, token: Option<&str>, document: &str, variables: Value) -> Value {
+        let response = self.post_graphql(token, &json!({ "query": document, "variables": variables })).await;
+        let status = response.status();
+        let body: Value = response.json().await.expect("JSON body");
+        assert_eq!(status, 200, "unexpected status; body: {body}");
+        body
+    }
+
+    /// POSTs any JSON body to `/graphql`.
+    pub async fn post_graphql(&self, token: Option<&str>, body: &Value) -> reqwest::Response {
+        let mut request = self.client.post(format!("{}/graphql", self.address)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.address)).send().await.expect("request sent")
+    }
+
+    /// The hub's `hub_db_statements_total` counter, read from `/metrics`.
+    pub async fn statements(&self) -> u64 {
+        let text = self.get("/metrics").await.text().await.expect("metrics body");
+        text.lines()
+            .find_map(|l| l.strip_prefix("hub_db_statements_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("hub_db_statements_total in /metrics")
+    }
+}
+
+impl Drop for TestHub {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some((base_url, name)) = self.postgres.take() {
+            // Drop the database from a separate runtime: Drop cannot be async, and the
+            // test's own runtime may be shutting down.
+            let _ = std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+                rt.block_on(async {
+                    if let Ok(admin) = Database::connect(&base_url).await {
+                        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                        let _ = admin.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// Signs a token with the test secret.
+pub fn token(org: &str, roles: &[&str], ttl_secs: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64;
+    let claims = auth::Claims {
+        sub: "test-user".into(),
+        org: org.into(),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        exp: (now + ttl_secs).max(0) as u64,
+        iat: Some(now as u64),
+        iss: None,
+        aud: None,
+    };
+    auth::mint(JWT_SECRET.as_bytes(), &claims).expect("sign test token")
+}

@@ -1,0 +1,317 @@
+//! Settings, read once at start from the environment (and an optional file) and
+//! validated before anything listens or connects.
+//!
+//! Every problem is collected and reported together, each naming its variable, so an
+//! operator fixes a bad deployment in one pass. The embedded default (no `DATABASE_URL`)
+//! is the "clone and run" path: a SQLite file under `./data`, demo data loaded on first
+//! start, and development secrets generated once and kept beside the database so that
+//! `baseline-hub token` in another terminal signs with the key the server verifies.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::seed::Scale;
+
+/// Where the embedded default keeps its database and development secrets.
+pub const DEFAULT_DATA_DIR: &str = "data";
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `HUB_ADDR`, default `127.0.0.1:8080`.
+    pub addr: SocketAddr,
+    /// `DATABASE_URL`; default a SQLite file in the data directory.
+    pub database_url: String,
+    /// True when `DATABASE_URL` was not set: the single-process developer setup.
+    pub embedded: bool,
+    /// `REDIS_URL`, optional.
+    pub redis_url: Option<String>,
+    /// `DATABASE_MAX_CONNECTIONS`, default 10 (PostgreSQL) or 4 (SQLite).
+    pub db_max_connections: u32,
+    pub auth: AuthConfig,
+    /// `PUPIL_KEY_SECRET`: key of the hash that replaces pupil numbers.
+    pub pupil_key_secret: Option<Vec<u8>>,
+    /// `HUB_SEED`: load this scale of demo data at start when the database is empty.
+    /// Default `demo` on the embedded default, nothing otherwise.
+    pub auto_seed: Option<Scale>,
+    pub limits: Limits,
+    /// `LOG_FORMAT=json` for structured logs; `text` otherwise.
+    pub log_json: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    /// `JWT_SECRET`: HS256 verification secret.
+    pub jwt_secret: Option<Vec<u8>>,
+    /// `JWT_ISSUER`: required `iss` when set.
+    pub issuer: Option<String>,
+    /// `JWT_AUDIENCE`: required `aud` when set.
+    pub audience: Option<String>,
+    /// Clock skew tolerated on `exp`/`nbf`.
+    pub leeway: Duration,
+    /// Whether `baseline-hub token` may mint tokens with `jwt_secret` (`HUB_DEV_TOKENS`;
+    /// on by default only for the embedded default).
+    pub dev_tokens: bool,
+}
+
+/// Bounds on what one request may ask for (DESIGN: analysts' queries must be bounded).
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// `MAX_QUERY_DEPTH`, default 12.
+    pub max_depth: usize,
+    /// `MAX_QUERY_COMPLEXITY`, default 20,000 (see `graphql` for how fields are costed).
+    pub max_complexity: usize,
+    /// `MAX_PAGE_SIZE`, default 500: the largest `first` a connection accepts.
+    pub max_page_size: usize,
+    /// `MAX_BODY_BYTES`, default 256 KiB; larger bodies get HTTP 413.
+    pub max_body_bytes: usize,
+    /// `MAX_BATCH_SIZE`, default 10 operations in one batched POST.
+    pub max_batch: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 12,
+            max_complexity: 20_000,
+            max_page_size: 500,
+            max_body_bytes: 256 * 1024,
+            max_batch: 10,
+        }
+    }
+}
+
+/// Every problem found in the settings, one line each.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl Config {
+    /// Reads the process environment, on top of the file named by `HUB_CONFIG_FILE`
+    /// (lines of `KEY=value`; the environment wins).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let mut vars: HashMap<String, String> = HashMap::new();
+        if let Ok(path) = std::env::var("HUB_CONFIG_FILE") {
+            vars.extend(read_config_file(Path::new(&path))?);
+        }
+        vars.extend(std::env::vars());
+        let config = Config::from_vars(&vars)?;
+        config.with_dev_secrets()
+    }
+
+    /// Builds settings from a map of variables. Pure: tests use it to configure each
+    /// hub they spawn without touching the (shared) process environment.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let get = |key: &str| vars.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let mut problems = Vec::new();
+
+        let addr = match get("HUB_ADDR").unwrap_or("127.0.0.1:8080").parse() {
+            Ok(addr) => addr,
+            Err(_) => {
+                problems.push("HUB_ADDR must be host:port, e.g. 127.0.0.1:8080".to_owned());
+                SocketAddr::from(([127, 0, 0, 1], 8080))
+            }
+        };
+
+        let embedded = get("DATABASE_URL").is_none();
+        let database_url = match get("DATABASE_URL") {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite:") => url.to_owned(),
+            Some(_) => {
+                problems.push("DATABASE_URL must start with postgres://, postgresql:// or sqlite:".to_owned());
+                String::new()
+            }
+            None => format!("sqlite://{DEFAULT_DATA_DIR}/hub.sqlite?mode=rwc"),
+        };
+        let is_sqlite = database_url.starts_with("sqlite:");
+
+        let redis_url = match get("REDIS_URL") {
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => Some(url.to_owned()),
+            Some(_) => {
+                problems.push("REDIS_URL must start with redis:// or rediss://".to_owned());
+                None
+            }
+            None => None,
+        };
+
+        let mut number = |key: &str, default: usize, min: usize| -> usize {
+            match get(key) {
+                None => default,
+                Some(text) => match text.parse::<usize>() {
+                    Ok(n) if n >= min => n,
+                    _ => {
+                        problems.push(format!("{key} must be a whole number of at least {min} (got {text:?})"));
+                        default
+                    }
+                },
+            }
+        };
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_depth: number("MAX_QUERY_DEPTH", defaults.max_depth, 2),
+            max_complexity: number("MAX_QUERY_COMPLEXITY", defaults.max_complexity, 10),
+            max_page_size: number("MAX_PAGE_SIZE", defaults.max_page_size, 1),
+            max_body_bytes: number("MAX_BODY_BYTES", defaults.max_body_bytes, 1024),
+            max_batch: number("MAX_BATCH_SIZE", defaults.max_batch, 1),
+        };
+        let db_max_connections = number("DATABASE_MAX_CONNECTIONS", if is_sqlite { 4 } else { 10 }, 1) as u32;
+        let leeway_secs = number("JWT_LEEWAY_SECONDS", 30, 0) as u64;
+
+        let jwt_secret = get("JWT_SECRET").map(|s| s.as_bytes().to_vec());
+        if jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            problems.push("JWT_SECRET must be at least 32 bytes (HS256 keys shorter than the hash are weak)".to_owned());
+        }
+        let dev_tokens = match get("HUB_DEV_TOKENS") {
+            None => embedded,
+            Some("1" | "true" | "yes") => true,
+            Some("0" | "false" | "no") => false,
+            Some(other) => {
+                problems.push(format!("HUB_DEV_TOKENS must be true or false (got {other:?})"));
+                false
+            }
+        };
+
+        let auto_seed = match get("HUB_SEED") {
+            None if embedded => Some(Scale::Demo),
+            None | Some("none") => None,
+            Some("test") => Some(Scale::Test),
+            Some("demo") => Some(Scale::Demo),
+            Some("national") => Some(Scale::National),
+            Some(other) => {
+                problems.push(format!("HUB_SEED must be none, test, demo or national (got {other:?})"));
+                None
+            }
+        };
+
+        let log_json = match get("LOG_FORMAT") {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                problems.push(format!("LOG_FORMAT must be text or json (got {other:?})"));
+                false
+            }
+        };
+
+        if !problems.is_empty() {
+            return Err(ConfigError(problems));
+        }
+        Ok(Config {
+            addr,
+            database_url,
+            embedded,
+            redis_url,
+            db_max_connections,
+            auth: AuthConfig {
+                jwt_secret,
+                issuer: get("JWT_ISSUER").map(str::to_owned),
+                audience: get("JWT_AUDIENCE").map(str::to_owned),
+                leeway: Duration::from_secs(leeway_secs),
+                dev_tokens,
+            },
+            pupil_key_secret: get("PUPIL_KEY_SECRET").map(|s| s.as_bytes().to_vec()),
+            auto_seed,
+            limits,
+            log_json,
+        })
+    }
+
+    /// On the embedded default, fills in any missing secret with one generated once and
+    /// kept in the data directory, so restarts and the `token` command agree on it.
+    /// Anywhere else secrets must be configured explicitly.
+    pub fn with_dev_secrets(mut self) -> Result<Config, ConfigError> {
+        if !self.embedded {
+            return Ok(self);
+        }
+        let dir = PathBuf::from(DEFAULT_DATA_DIR);
+        if self.auth.jwt_secret.is_none() {
+            self.auth.jwt_secret = Some(dev_secret(&dir.join("dev-jwt-secret"))?);
+        }
+        if self.pupil_key_secret.is_none() {
+            self.pupil_key_secret = Some(dev_secret(&dir.join("dev-pupil-key-secret"))?);
+        }
+        Ok(self)
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+}
+
+fn read_config_file(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(vec![format!("HUB_CONFIG_FILE {}: {e}", path.display())]))?;
+    let mut vars = HashMap::new();
+    let mut problems = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match line.split_once('=') {
+            Some((key, value)) => {
+                vars.insert(key.trim().to_owned(), value.trim().trim_matches('"').to_owned());
+            }
+            None => problems.push(format!("HUB_CONFIG_FILE {} line {}: expected KEY=value", path.display(), n + 1)),
+        }
+    }
+    if problems.is_empty() { Ok(vars) } else { Err(ConfigError(problems)) }
+}
+
+/// Reads a development secret, creating it (32 random bytes, hex) on first use.
+fn dev_secret(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    let problem = |e: std::io::Error| ConfigError(vec![format!("development secret {}: {e}", path.display())]);
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        let existing = existing.trim();
+        if existing.len() >= 32 {
+            return Ok(existing.as_bytes().to_vec());
+        }
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(problem)?;
+    }
+    let secret: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+    std::fs::write(path, &secret).map_err(problem)?;
+    Ok(secret.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn embedded_default_needs_nothing() {
+        let config = Config::from_vars(&vars(&[])).expect("defaults are valid");
+        assert!(config.embedded && config.is_sqlite());
+        assert_eq!(config.addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.auto_seed, Some(Scale::Demo));
+        assert!(config.auth.dev_tokens);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err = Config::from_vars(&vars(&[
+            ("HUB_ADDR", "nonsense"),
+            ("DATABASE_URL", "mysql://x"),
+            ("REDIS_URL", "http://x"),
+            ("MAX_PAGE_SIZE", "0"),
+            ("JWT_SECRET", "short"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.0.len(), 5, "{err}");
+        for var in ["HUB_ADDR", "DATABASE_URL", "REDIS_URL", "MAX_PAGE_SIZE", "JWT_SECRET"] {
+            assert!(err.to_string().contains(var), "{var} missing from {err}");
+        }
+    }
+
+    #[test]
+    fn postgres_is_not_embedded_and_does_not_auto_seed() {
+        let config = Config::from_vars(&vars(&[("DATABASE_URL", "postgres://postgres@127.0.0.1/test")])).unwrap();
+        assert!(!config.embedded && !config.is_sqlite());
+        assert_eq!(config.auto_seed, None);
+        assert!(!config.auth.dev_tokens);
+    }
+}

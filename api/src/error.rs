@@ -1,0 +1,121 @@
+//! One error type for the whole hub, mapped once to GraphQL `extensions.code` and to an
+//! HTTP status.
+//!
+//! Resolvers return `Result<T, Error>` and use `?`; the conversion below is the only
+//! place an error becomes something a client sees. Database and unexpected errors are
+//! logged in full here and reach the client as a fixed message with code `INTERNAL`, so
+//! no SQL, stack trace or connection string ever leaves the hub.
+
+use async_graphql::ErrorExtensions;
+use axum::http::StatusCode;
+
+/// The codes a client may see in `extensions.code` (DESIGN.md, Conventions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    Unauthenticated,
+    Forbidden,
+    BadUserInput,
+    NotFound,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::BadUserInput => "BAD_USER_INPUT",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::Unavailable => "UNAVAILABLE",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+}
+
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum Error {
+    /// `UNAUTHENTICATED`, HTTP 401: the resource needs a token and none was sent.
+    #[error("authentication required: send `Authorization: Bearer <token>`")]
+    Unauthenticated,
+    /// `FORBIDDEN`: the caller is known but the policy does not grant this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// `BAD_USER_INPUT`: the request is well-formed GraphQL but its arguments are not
+    /// acceptable (page too large, unknown indicator, malformed period…).
+    #[error("{0}")]
+    BadUserInput(String),
+    /// `NOT_FOUND`: a direct request for something that does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// `UNAVAILABLE`: the database could not be reached; the client may retry.
+    #[error("the data store is unavailable; retry shortly")]
+    Unavailable,
+    /// `INTERNAL`: anything else from the database. Logged when it happens (see the
+    /// `From<DbErr>` impl), never shown.
+    #[error("internal error")]
+    Database,
+    /// `INTERNAL`: a broken invariant. The detail is logged, never shown.
+    #[error("internal error")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The full database error is logged here, once, and dropped: only its class travels
+/// on, which keeps `Error` cloneable (DataLoader shares one error with every waiting
+/// field) and makes it impossible to leak SQL to a client by accident.
+impl From<sea_orm::DbErr> for Error {
+    fn from(err: sea_orm::DbErr) -> Self {
+        use sea_orm::DbErr;
+        match err {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
+                tracing::warn!(error = %err, "database unavailable");
+                Error::Unavailable
+            }
+            other => {
+                tracing::error!(error = %other, "database error");
+                Error::Database
+            }
+        }
+    }
+}
+
+impl Error {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::Unauthenticated => ErrorCode::Unauthenticated,
+            Error::Forbidden(_) => ErrorCode::Forbidden,
+            Error::BadUserInput(_) => ErrorCode::BadUserInput,
+            Error::NotFound(_) => ErrorCode::NotFound,
+            Error::Unavailable => ErrorCode::Unavailable,
+            Error::Database | Error::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The HTTP status for errors that end a request before GraphQL runs.
+    pub fn status(&self) -> StatusCode {
+        match self.code() {
+            ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::BadUserInput => StatusCode::BAD_REQUEST,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        Error::BadUserInput(message.into())
+    }
+}
+
+impl From<Error> for async_graphql::Error {
+    fn from(err: Error) -> Self {
+        if let Error::Internal(detail) = &err {
+            tracing::error!(%detail, "internal error");
+        }
+        let code = err.code().as_str();
+        async_graphql::Error::new(err.to_string()).extend_with(|_, ext| ext.set("code", code))
+    }
+}

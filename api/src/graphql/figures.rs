@@ -1,0 +1,408 @@
+//! Figures: observations, time series and the disadvantage gap.
+//!
+//! Every resolver here asks `access::require_figures` before it reads. Figures travel
+//! with their numerator and denominator so a reader always sees the cohort size behind
+//! a rate — the hub is for improvement, not league tables.
+
+use std::collections::BTreeMap;
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entities::observation;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select};
+
+use super::loaders::FigureSelection;
+use super::pagination::{KeyCursor, PageRequest, Totals, page_cost};
+use super::reference::{Indicator, shared};
+use super::schools::School;
+use super::{RequestContext, loaders, request_context};
+use crate::access;
+use crate::domain::{GeographicLevel, PupilGroup, is_valid_period};
+use crate::error::{Error, Result};
+
+/// The most indicator codes one filter may name.
+const MAX_INDICATORS_PER_FILTER: usize = 50;
+
+/// One published figure.
+pub struct Observation(pub observation::Model);
+
+#[Object]
+impl Observation {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn indicator_code(&self) -> &str {
+        &self.0.indicator_code
+    }
+
+    async fn indicator(&self, ctx: &Context<'_>) -> Result<Indicator> {
+        indicator(ctx, &self.0.indicator_code).await
+    }
+
+    /// Academic year, e.g. `2023/24`.
+    async fn period(&self) -> &str {
+        &self.0.period
+    }
+
+    async fn level(&self) -> Result<GeographicLevel> {
+        parse_level(&self.0)
+    }
+
+    /// URN, LA code, region code or `E92000001`, depending on `level`.
+    async fn area_code(&self) -> &str {
+        &self.0.area_code
+    }
+
+    async fn pupil_group(&self) -> Result<PupilGroup> {
+        PupilGroup::parse(&self.0.pupil_group).ok_or_else(|| Error::Internal(format!("observation {} group", self.0.id)))
+    }
+
+    /// Count of pupils, sessions, events or score total behind the value.
+    async fn numerator(&self) -> Option<f64> {
+        self.0.numerator
+    }
+
+    /// The cohort (pupils or sessions) the value is a share of; null for counts.
+    async fn denominator(&self) -> Option<f64> {
+        self.0.denominator
+    }
+
+    /// `numerator / denominator × multiplier`, or the count itself.
+    async fn value(&self) -> Option<f64> {
+        self.0.value
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    /// The school, for `SCHOOL`-level figures.
+    async fn school(&self, ctx: &Context<'_>) -> Result<Option<School>> {
+        let Some(urn) = self.0.school_urn else {
+            return Ok(None);
+        };
+        Ok(loaders(ctx)?.schools.load_one(urn).await.map_err(shared)?.map(School))
+    }
+}
+
+/// One indicator for one pupil group in one area, over time.
+pub struct Series {
+    indicator_code: String,
+    pupil_group: String,
+    level: String,
+    area_code: String,
+    points: Vec<observation::Model>,
+}
+
+impl Series {
+    /// Groups rows (any order) into series ordered by indicator and group, with points
+    /// in period order.
+    pub fn group(rows: Vec<observation::Model>) -> Vec<Series> {
+        let mut by_key: BTreeMap<(String, String, String, String), Vec<observation::Model>> = BTreeMap::new();
+        for row in rows {
+            let key = (row.indicator_code.clone(), row.pupil_group.clone(), row.geographic_level.clone(), row.area_code.clone());
+            by_key.entry(key).or_default().push(row);
+        }
+        by_key
+            .into_iter()
+            .map(|((indicator_code, pupil_group, level, area_code), mut points)| {
+                points.sort_by(|a, b| a.period.cmp(&b.period));
+                Series { indicator_code, pupil_group, level, area_code, points }
+            })
+            .collect()
+    }
+}
+
+#[Object]
+impl Series {
+    async fn indicator_code(&self) -> &str {
+        &self.indicator_code
+    }
+
+    async fn indicator(&self, ctx: &Context<'_>) -> Result<Indicator> {
+        indicator(ctx, &self.indicator_code).await
+    }
+
+    async fn pupil_group(&self) -> Result<PupilGroup> {
+        PupilGroup::parse(&self.pupil_group).ok_or_else(|| Error::Internal("series group".to_owned()))
+    }
+
+    async fn level(&self) -> Result<GeographicLevel> {
+        GeographicLevel::parse(&self.level).ok_or_else(|| Error::Internal("series level".to_owned()))
+    }
+
+    async fn area_code(&self) -> &str {
+        &self.area_code
+    }
+
+    /// One observation per period, oldest first.
+    async fn points(&self) -> Vec<Observation> {
+        self.points.iter().cloned().map(Observation).collect()
+    }
+}
+
+/// The gap between pupils who are not disadvantaged and those who are, for one
+/// indicator, period and area: `gap = notDisadvantaged − disadvantaged`. For an
+/// indicator where lower is better (absence, exclusions) a negative gap means
+/// disadvantaged pupils fare worse.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct GapFigure {
+    pub indicator_code: String,
+    pub period: String,
+    pub level: GeographicLevel,
+    pub area_code: String,
+    pub disadvantaged: Option<f64>,
+    pub not_disadvantaged: Option<f64>,
+    pub gap: Option<f64>,
+    /// Denominator behind the disadvantaged figure (cohort size).
+    pub disadvantaged_cohort: Option<f64>,
+    /// Denominator behind the other figure.
+    pub not_disadvantaged_cohort: Option<f64>,
+}
+
+#[async_graphql::ComplexObject]
+impl GapFigure {
+    async fn indicator(&self, ctx: &Context<'_>) -> Result<Indicator> {
+        indicator(ctx, &self.indicator_code).await
+    }
+}
+
+/// Which figures to return for one school or area; all optional.
+#[derive(InputObject, Default, Clone)]
+#[graphql(name = "FigureFilter")]
+pub struct FigureArgs {
+    /// Indicator codes; every indicator when absent.
+    pub indicator_codes: Option<Vec<String>>,
+    /// First academic year, inclusive, e.g. `2023/24`.
+    pub period_from: Option<String>,
+    /// Last academic year, inclusive.
+    pub period_to: Option<String>,
+    /// Pupil groups; every group when absent.
+    pub pupil_groups: Option<Vec<PupilGroup>>,
+}
+
+impl FigureArgs {
+    /// Validates the arguments and normalises them into a loader key.
+    pub fn selection(self) -> Result<FigureSelection> {
+        let indicators = match self.indicator_codes {
+            Some(mut codes) => {
+                if codes.len() > MAX_INDICATORS_PER_FILTER {
+                    return Err(Error::bad_input(format!(
+                        "at most {MAX_INDICATORS_PER_FILTER} indicator codes per request"
+                    )));
+                }
+                codes.sort();
+                codes.dedup();
+                Some(codes)
+            }
+            None => None,
+        };
+        for period in [&self.period_from, &self.period_to].into_iter().flatten() {
+            if !is_valid_period(period) {
+                return Err(Error::bad_input(format!(
+                    "period {period:?} is not an academic year like \"2023/24\""
+                )));
+            }
+        }
+        let mut groups = self.pupil_groups.unwrap_or_else(|| PupilGroup::ALL.to_vec());
+        groups.sort();
+        groups.dedup();
+        Ok(FigureSelection {
+            indicators,
+            period_from: self.period_from,
+            period_to: self.period_to,
+            groups,
+        })
+    }
+}
+
+/// Filters for the `observations` list.
+#[derive(InputObject, Default)]
+pub struct ObservationFilter {
+    pub indicator_codes: Option<Vec<String>>,
+    pub period_from: Option<String>,
+    pub period_to: Option<String>,
+    pub level: Option<GeographicLevel>,
+    /// URNs, LA codes, region codes or `E92000001`; at most 500.
+    pub area_codes: Option<Vec<String>>,
+    pub pupil_groups: Option<Vec<PupilGroup>>,
+}
+
+/// A place figures describe: a school (`SCHOOL`, URN), an LA (`LA`, code), a region or
+/// England.
+#[derive(InputObject)]
+pub struct AreaInput {
+    pub level: GeographicLevel,
+    pub code: String,
+}
+
+#[derive(Default)]
+pub struct FigureQuery;
+
+#[Object]
+impl FigureQuery {
+    /// Figures in tidy form, filtered, by id.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    async fn observations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] filter: ObservationFilter,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<KeyCursor, Observation, Totals>> {
+        let rc = request_context(ctx)?;
+        access::require_figures(&rc.caller)?;
+        let page = PageRequest::new(first, after, &rc.limits)?;
+        let selection = FigureArgs {
+            indicator_codes: filter.indicator_codes,
+            period_from: filter.period_from,
+            period_to: filter.period_to,
+            pupil_groups: filter.pupil_groups,
+        }
+        .selection()?;
+        let mut query = filtered(observation::Entity::find(), &selection);
+        if let Some(level) = filter.level {
+            query = query.filter(observation::Column::GeographicLevel.eq(level.as_str()));
+        }
+        if let Some(codes) = filter.area_codes {
+            if codes.len() > rc.limits.max_page_size {
+                return Err(Error::bad_input(format!("at most {} area codes per request", rc.limits.max_page_size)));
+            }
+            query = query.filter(observation::Column::AreaCode.is_in(codes));
+        }
+        let total_count = if ctx.look_ahead().field("totalCount").exists() {
+            query.clone().count(&rc.db).await?
+        } else {
+            0
+        };
+        if let Some(after) = page.after {
+            query = query.filter(observation::Column::Id.gt(after));
+        }
+        let mut rows = query
+            .order_by_asc(observation::Column::Id)
+            .limit(page.fetch_limit())
+            .all(&rc.db)
+            .await?;
+        let has_next = rows.len() > page.first;
+        rows.truncate(page.first);
+        let mut connection = Connection::with_additional_fields(page.after.is_some(), has_next, Totals { total_count });
+        connection
+            .edges
+            .extend(rows.into_iter().map(|o| Edge::new(KeyCursor(o.id), Observation(o))));
+        Ok(connection)
+    }
+
+    /// Figures for one school or area, one series per indicator and pupil group.
+    #[graphql(complexity = "20 * child_complexity")]
+    async fn time_series(
+        &self,
+        ctx: &Context<'_>,
+        area: AreaInput,
+        #[graphql(default)] filter: FigureArgs,
+    ) -> Result<Vec<Series>> {
+        let rc = request_context(ctx)?;
+        access::require_figures(&rc.caller)?;
+        let rows = area_figures(rc, &area, filter.selection()?).await?;
+        Ok(Series::group(rows))
+    }
+
+    /// The disadvantage gap for one school or area, per indicator and period.
+    #[graphql(complexity = "20 * child_complexity")]
+    async fn disadvantage_gap(
+        &self,
+        ctx: &Context<'_>,
+        area: AreaInput,
+        indicator_codes: Option<Vec<String>>,
+        period_from: Option<String>,
+        period_to: Option<String>,
+    ) -> Result<Vec<GapFigure>> {
+        let rc = request_context(ctx)?;
+        access::require_figures(&rc.caller)?;
+        let selection = FigureArgs {
+            indicator_codes,
+            period_from,
+            period_to,
+            pupil_groups: Some(vec![PupilGroup::Disadvantaged, PupilGroup::NotDisadvantaged]),
+        }
+        .selection()?;
+        let rows = area_figures(rc, &area, selection).await?;
+        Ok(gap_figures(area.level, rows))
+    }
+}
+
+/// Pairs DISADVANTAGED and NOT_DISADVANTAGED rows by indicator and period.
+fn gap_figures(level: GeographicLevel, rows: Vec<observation::Model>) -> Vec<GapFigure> {
+    let mut pairs: BTreeMap<(String, String), (Option<observation::Model>, Option<observation::Model>)> = BTreeMap::new();
+    let mut area_code = String::new();
+    for row in rows {
+        area_code.clone_from(&row.area_code);
+        let slot = pairs.entry((row.indicator_code.clone(), row.period.clone())).or_default();
+        match PupilGroup::parse(&row.pupil_group) {
+            Some(PupilGroup::Disadvantaged) => slot.0 = Some(row),
+            Some(PupilGroup::NotDisadvantaged) => slot.1 = Some(row),
+            _ => {}
+        }
+    }
+    pairs
+        .into_iter()
+        .map(|((indicator_code, period), (dis, other))| {
+            let disadvantaged = dis.as_ref().and_then(|o| o.value);
+            let not_disadvantaged = other.as_ref().and_then(|o| o.value);
+            GapFigure {
+                indicator_code,
+                period,
+                level,
+                area_code: area_code.clone(),
+                disadvantaged,
+                not_disadvantaged,
+                gap: disadvantaged.zip(not_disadvantaged).map(|(d, n)| n - d),
+                disadvantaged_cohort: dis.and_then(|o| o.denominator),
+                not_disadvantaged_cohort: other.and_then(|o| o.denominator),
+            }
+        })
+        .collect()
+}
+
+/// Applies a validated selection to an observation query.
+fn filtered(mut query: Select<observation::Entity>, selection: &FigureSelection) -> Select<observation::Entity> {
+    if let Some(indicators) = &selection.indicators {
+        query = query.filter(observation::Column::IndicatorCode.is_in(indicators.iter().cloned()));
+    }
+    if let Some(from) = &selection.period_from {
+        query = query.filter(observation::Column::Period.gte(from.clone()));
+    }
+    if let Some(to) = &selection.period_to {
+        query = query.filter(observation::Column::Period.lte(to.clone()));
+    }
+    if selection.groups.len() < PupilGroup::ALL.len() {
+        query = query.filter(observation::Column::PupilGroup.is_in(selection.groups.iter().map(|g| g.as_str())));
+    }
+    query
+}
+
+async fn area_figures(rc: &RequestContext, area: &AreaInput, selection: FigureSelection) -> Result<Vec<observation::Model>> {
+    let query = filtered(observation::Entity::find(), &selection)
+        .filter(observation::Column::GeographicLevel.eq(area.level.as_str()))
+        .filter(observation::Column::AreaCode.eq(area.code.clone()))
+        .order_by_asc(observation::Column::IndicatorCode)
+        .order_by_asc(observation::Column::PupilGroup)
+        .order_by_asc(observation::Column::Period);
+    Ok(query.all(&rc.db).await?)
+}
+
+async fn indicator(ctx: &Context<'_>, code: &str) -> Result<Indicator> {
+    loaders(ctx)?
+        .indicators
+        .load_one(code.to_owned())
+        .await
+        .map_err(shared)?
+        .map(Indicator::from)
+        .ok_or_else(|| Error::Internal(format!("indicator {code} missing from the catalogue")))
+}
+
+fn parse_level(row: &observation::Model) -> Result<GeographicLevel> {
+    GeographicLevel::parse(&row.geographic_level).ok_or_else(|| Error::Internal(format!("observation {} level", row.id)))
+}

@@ -1,0 +1,210 @@
+//! The school register: public fields, plus figures nested under each school.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, InputObject, Object};
+use chrono::NaiveDate;
+use entities::{organisation, school};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query as SqlQuery};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use super::figures::{FigureArgs, Observation, Series};
+use super::pagination::{KeyCursor, PageRequest, Totals, page_cost};
+use super::reference::{Organisation, Region, like_pattern, shared};
+use super::{loaders, request_context};
+use crate::access;
+use crate::domain::{EstablishmentType, OrganisationKind, Phase};
+use crate::error::{Error, Result};
+
+pub struct School(pub school::Model);
+
+#[Object]
+impl School {
+    /// Unique reference number.
+    async fn urn(&self) -> i32 {
+        self.0.urn
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn phase(&self) -> Result<Phase> {
+        Phase::parse(&self.0.phase).ok_or_else(|| Error::Internal(format!("school {} phase", self.0.urn)))
+    }
+
+    async fn establishment_type(&self) -> Result<EstablishmentType> {
+        EstablishmentType::parse(&self.0.establishment_type)
+            .ok_or_else(|| Error::Internal(format!("school {} type", self.0.urn)))
+    }
+
+    async fn is_open(&self) -> bool {
+        self.0.is_open
+    }
+
+    async fn pupils_on_roll(&self) -> i32 {
+        self.0.pupils_on_roll
+    }
+
+    async fn last_inspection_date(&self) -> Option<NaiveDate> {
+        self.0.last_inspection_date
+    }
+
+    async fn local_authority(&self, ctx: &Context<'_>) -> Result<Organisation> {
+        organisation_by_id(ctx, self.0.la_id)
+            .await?
+            .ok_or_else(|| Error::Internal(format!("school {} has no LA row", self.0.urn)))
+    }
+
+    /// The academy trust, for academies and free schools.
+    async fn trust(&self, ctx: &Context<'_>) -> Result<Option<Organisation>> {
+        match self.0.trust_id {
+            Some(id) => organisation_by_id(ctx, id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The diocese, for church schools.
+    async fn diocese(&self, ctx: &Context<'_>) -> Result<Option<Organisation>> {
+        match self.0.diocese_id {
+            Some(id) => organisation_by_id(ctx, id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn region(&self, ctx: &Context<'_>) -> Result<Region> {
+        loaders(ctx)?
+            .regions
+            .load_one(self.0.region_code.clone())
+            .await
+            .map_err(shared)?
+            .map(Region)
+            .ok_or_else(|| Error::Internal(format!("school {} region", self.0.urn)))
+    }
+
+    /// This school's figures, ordered by indicator, pupil group and period.
+    #[graphql(complexity = "10 * child_complexity")]
+    async fn observations(&self, ctx: &Context<'_>, #[graphql(default)] args: FigureArgs) -> Result<Vec<Observation>> {
+        let rows = self.figures(ctx, args).await?;
+        Ok(rows.into_iter().map(Observation).collect())
+    }
+
+    /// This school's figures as one series per indicator and pupil group.
+    #[graphql(complexity = "10 * child_complexity")]
+    async fn time_series(&self, ctx: &Context<'_>, #[graphql(default)] args: FigureArgs) -> Result<Vec<Series>> {
+        let rows = self.figures(ctx, args).await?;
+        Ok(Series::group(rows))
+    }
+}
+
+impl School {
+    async fn figures(&self, ctx: &Context<'_>, args: FigureArgs) -> Result<Vec<entities::observation::Model>> {
+        let rc = request_context(ctx)?;
+        access::require_figures(&rc.caller)?;
+        let selection = args.selection()?;
+        Ok(loaders(ctx)?
+            .school_figures
+            .load_one((selection, self.0.urn))
+            .await
+            .map_err(shared)?
+            .unwrap_or_default())
+    }
+}
+
+async fn organisation_by_id(ctx: &Context<'_>, id: i32) -> Result<Option<Organisation>> {
+    Ok(loaders(ctx)?.organisations.load_one(id).await.map_err(shared)?.map(Organisation))
+}
+
+/// Filters for `schools`; all optional, combined with AND.
+#[derive(InputObject, Default)]
+pub struct SchoolFilter {
+    pub region_code: Option<String>,
+    /// 3-digit LA code, e.g. `852`.
+    pub la_code: Option<String>,
+    /// Trust UID.
+    pub trust_code: Option<String>,
+    pub phase: Option<Phase>,
+    pub establishment_type: Option<EstablishmentType>,
+    pub is_open: Option<bool>,
+    /// Case-insensitive substring of the name.
+    pub name_contains: Option<String>,
+}
+
+#[derive(Default)]
+pub struct SchoolQuery;
+
+#[Object]
+impl SchoolQuery {
+    /// Schools on the register, by URN.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    async fn schools(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] filter: SchoolFilter,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<KeyCursor, School, Totals>> {
+        let rc = request_context(ctx)?;
+        access::public(&rc.caller)?;
+        let page = PageRequest::new(first, after, &rc.limits)?;
+        let mut query = school::Entity::find();
+        if let Some(region) = filter.region_code {
+            query = query.filter(school::Column::RegionCode.eq(region));
+        }
+        if let Some(la) = filter.la_code {
+            query = query.filter(school::Column::LaId.in_subquery(organisation_ids(OrganisationKind::LocalAuthority, la)));
+        }
+        if let Some(trust) = filter.trust_code {
+            query = query.filter(school::Column::TrustId.in_subquery(organisation_ids(OrganisationKind::Trust, trust)));
+        }
+        if let Some(phase) = filter.phase {
+            query = query.filter(school::Column::Phase.eq(phase.as_str()));
+        }
+        if let Some(kind) = filter.establishment_type {
+            query = query.filter(school::Column::EstablishmentType.eq(kind.as_str()));
+        }
+        if let Some(open) = filter.is_open {
+            query = query.filter(school::Column::IsOpen.eq(open));
+        }
+        if let Some(text) = filter.name_contains {
+            query = query.filter(Expr::expr(Func::lower(Expr::col(school::Column::Name))).like(like_pattern(&text)));
+        }
+        let total_count = if ctx.look_ahead().field("totalCount").exists() {
+            query.clone().count(&rc.db).await?
+        } else {
+            0
+        };
+        if let Some(after) = page.after {
+            query = query.filter(school::Column::Urn.gt(after));
+        }
+        let mut rows = query
+            .order_by_asc(school::Column::Urn)
+            .limit(page.fetch_limit())
+            .all(&rc.db)
+            .await?;
+        let has_next = rows.len() > page.first;
+        rows.truncate(page.first);
+        let mut connection = Connection::with_additional_fields(page.after.is_some(), has_next, Totals { total_count });
+        connection
+            .edges
+            .extend(rows.into_iter().map(|s| Edge::new(KeyCursor(s.urn.into()), School(s))));
+        Ok(connection)
+    }
+
+    /// One school by URN; null when there is no such school.
+    async fn school(&self, ctx: &Context<'_>, urn: i32) -> Result<Option<School>> {
+        let rc = request_context(ctx)?;
+        access::public(&rc.caller)?;
+        Ok(school::Entity::find_by_id(urn).one(&rc.db).await?.map(School))
+    }
+}
+
+/// `SELECT id FROM organisation WHERE kind = ? AND code = ?`, for filters that name an
+/// organisation by its public code.
+fn organisation_ids(kind: OrganisationKind, code: String) -> sea_orm::sea_query::SelectStatement {
+    SqlQuery::select()
+        .column(organisation::Column::Id)
+        .from(organisation::Entity)
+        .and_where(organisation::Column::Kind.eq(kind.as_str()))
+        .and_where(organisation::Column::Code.eq(code))
+        .to_owned()
+}

@@ -1,0 +1,117 @@
+//! Building the hub separately from running it, so `main` and the tests share one
+//! path: [`Application::build`] connects, migrates, seeds if asked, and binds;
+//! [`Application::run_until_stopped`] serves until the shutdown future resolves.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+
+use crate::auth::Verifier;
+use crate::config::Config;
+use crate::http::{AppState, router};
+use crate::telemetry::Metrics;
+use crate::{db, graphql, seed};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] sea_orm::DbErr),
+    #[error("cannot migrate the database: {0}")]
+    Migrate(#[source] sea_orm::DbErr),
+    #[error("cannot load demo data: {0}")]
+    Seed(#[source] seed::SeedError),
+    #[error("cannot load demo data: PUPIL_KEY_SECRET is not set")]
+    NoPupilKeySecret,
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Application, StartupError> {
+        let metrics = Metrics::new();
+        let db = db::connect(&config, &metrics).await.map_err(StartupError::Connect)?;
+        db::migrate(&db).await.map_err(StartupError::Migrate)?;
+        if let Some(scale) = config.auto_seed {
+            seed_if_empty(&db, &config, scale).await?;
+        }
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| StartupError::Bind { addr: config.addr, source })?;
+        let state = AppState {
+            db,
+            schema: graphql::build(&config.limits),
+            verifier: Verifier::new(&config.auth),
+            metrics,
+            limits: Arc::new(config.limits.clone()),
+        };
+        Ok(Application { listener, state })
+    }
+
+    /// The bound address (tests bind port 0 and read the real port here).
+    pub fn local_addr(&self) -> SocketAddr {
+        // A bound listener always has a local address.
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.state.db
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and lets in-flight
+    /// requests finish.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let app = router(self.state);
+        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await
+    }
+}
+
+async fn seed_if_empty(db: &DatabaseConnection, config: &Config, scale: seed::Scale) -> Result<(), StartupError> {
+    if seed::is_seeded(db).await.map_err(StartupError::Migrate)? {
+        return Ok(());
+    }
+    let secret = config.pupil_key_secret.as_deref().ok_or(StartupError::NoPupilKeySecret)?;
+    tracing::info!(?scale, "empty database: loading demo data (first start only)");
+    let summary = seed::seed(db, scale, secret, &|line| tracing::info!("seed: {line}"))
+        .await
+        .map_err(StartupError::Seed)?;
+    tracing::info!(
+        schools = summary.schools,
+        observations = summary.observations,
+        pupil_records = summary.pupil_records,
+        "demo data loaded"
+    );
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM, whichever comes first.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received: finishing in-flight requests");
+}

@@ -1,0 +1,82 @@
+//! Logging and metrics.
+//!
+//! Metrics use a registry per hub instance (prometheus-client) rather than a global
+//! recorder, so several hubs in one test process, or the two instances of a
+//! failover test, each report their own figures on `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::{Arc, Mutex};
+
+/// Installs the global tracing subscriber (text or JSON); `RUST_LOG` filters.
+pub fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    // A second call (tests spawn many hubs in one process) keeps the first subscriber.
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub operation: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub code: String,
+}
+
+/// The hub's instruments. Cloning shares the underlying counters.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Mutex<Registry>>,
+    pub db_statements: Counter,
+    pub db_statement_failures: Counter,
+    pub requests: Family<RequestLabels, Counter>,
+    pub errors: Family<ErrorLabels, Counter>,
+    pub request_seconds: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("hub");
+        let db_statements = Counter::default();
+        registry.register("db_statements", "SQL statements sent to the database", db_statements.clone());
+        let db_statement_failures = Counter::default();
+        registry.register("db_statement_failures", "SQL statements that returned an error", db_statement_failures.clone());
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("graphql_requests", "GraphQL operations by operation name and outcome", requests.clone());
+        let errors = Family::<ErrorLabels, Counter>::default();
+        registry.register("graphql_errors", "GraphQL errors by extensions.code", errors.clone());
+        let request_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        registry.register("graphql_request_duration_seconds", "Time to execute a GraphQL request", request_seconds.clone());
+        Metrics {
+            registry: Arc::new(Mutex::new(registry)),
+            db_statements,
+            db_statement_failures,
+            requests,
+            errors,
+            request_seconds,
+        }
+    }
+
+    /// Prometheus text exposition of every registered instrument.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let registry = self.registry.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Encoding into a String cannot fail (fmt::Write on String is infallible).
+        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+        out
+    }
+}
