@@ -29,7 +29,10 @@ mod tests {
 
     #[test]
     fn anonymous_callers_get_no_figures() {
-        assert!(matches!(require_figures(&Caller::Anonymous), Err(Error::Unauthenticated)));
+        assert!(matches!(
+            require_figures(&Caller::Anonymous),
+            Err(Error::Unauthenticated)
+        ));
         assert!(public(&Caller::Anonymous).is_ok());
     }
 }

@@ -110,7 +110,11 @@ impl Verifier {
     }
 
     /// Reads the `Authorization` header value (if any) and resolves the caller.
-    pub async fn caller(&self, header: Option<&str>, db: &DatabaseConnection) -> Result<Caller, AuthError> {
+    pub async fn caller(
+        &self,
+        header: Option<&str>,
+        db: &DatabaseConnection,
+    ) -> Result<Caller, AuthError> {
         let Some(header) = header else {
             return Ok(Caller::Anonymous);
         };
@@ -161,5 +165,9 @@ pub fn parse_org_ref(text: &str) -> Option<(OrganisationKind, &str)> {
 
 /// Signs a development token (HS256). Used by `baseline-hub token` and by tests.
 pub fn mint(secret: &[u8], claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret))
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret),
+    )
 }

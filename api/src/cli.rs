@@ -17,7 +17,11 @@ use crate::telemetry::{self, Metrics};
 use crate::{db, graphql, seed};
 
 #[derive(Parser)]
-#[command(name = "baseline-hub", version, about = "Baseline Hub: a shared baseline of school data, queried over GraphQL under role-based access")]
+#[command(
+    name = "baseline-hub",
+    version,
+    about = "Baseline Hub: a shared baseline of school data, queried over GraphQL under role-based access"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -72,7 +76,12 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(config).await,
         Command::Seed { scale } => seed_command(config, scale).await,
-        Command::Token { org, roles, sub, hours } => token(config, &org, roles, sub, hours).await,
+        Command::Token {
+            org,
+            roles,
+            sub,
+            hours,
+        } => token(config, &org, roles, sub, hours).await,
         Command::ExportSchema { .. } => Ok(()),
     };
     match result {
@@ -86,20 +95,30 @@ pub async fn run(cli: Cli) -> ExitCode {
 
 async fn serve(config: Config) -> Result<(), String> {
     let embedded = config.embedded;
-    let app = Application::build(config).await.map_err(|e| e.to_string())?;
+    let app = Application::build(config)
+        .await
+        .map_err(|e| e.to_string())?;
     let addr = app.local_addr();
     println!("Baseline Hub is listening on http://{addr}");
     println!("  GraphiQL:  open http://{addr}/graphql in a browser");
     if embedded {
-        println!("  Token:     cargo run --release -- token --org LOCAL_AUTHORITY:852 --role LA_OFFICER");
+        println!(
+            "  Token:     cargo run --release -- token --org LOCAL_AUTHORITY:852 --role LA_OFFICER"
+        );
         println!("             then add the header  Authorization: Bearer <token>  in GraphiQL");
     }
-    app.run_until_stopped(shutdown_signal()).await.map_err(|e| e.to_string())
+    app.run_until_stopped(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn migrate(config: Config) -> Result<(), String> {
-    let db = db::connect(&config, &Metrics::new()).await.map_err(|e| format!("cannot connect: {e}"))?;
-    db::migrate(&db).await.map_err(|e| format!("migration failed: {e}"))?;
+    let db = db::connect(&config, &Metrics::new())
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    db::migrate(&db)
+        .await
+        .map_err(|e| format!("migration failed: {e}"))?;
     println!("migrations applied");
     Ok(())
 }
@@ -109,8 +128,12 @@ async fn seed_command(config: Config, scale: Scale) -> Result<(), String> {
         .pupil_key_secret
         .clone()
         .ok_or("PUPIL_KEY_SECRET must be set to seed pupil records")?;
-    let db = db::connect(&config, &Metrics::new()).await.map_err(|e| format!("cannot connect: {e}"))?;
-    db::migrate(&db).await.map_err(|e| format!("migration failed: {e}"))?;
+    let db = db::connect(&config, &Metrics::new())
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    db::migrate(&db)
+        .await
+        .map_err(|e| format!("migration failed: {e}"))?;
     let started = std::time::Instant::now();
     let summary = seed::seed(&db, scale, &secret, &|line| println!("{line}"))
         .await
@@ -144,22 +167,41 @@ fn export_schema(output: Option<&std::path::Path>) -> ExitCode {
     }
 }
 
-async fn token(config: Config, org: &str, roles: Vec<String>, sub: String, hours: u64) -> Result<(), String> {
+async fn token(
+    config: Config,
+    org: &str,
+    roles: Vec<String>,
+    sub: String,
+    hours: u64,
+) -> Result<(), String> {
     if !config.auth.dev_tokens {
         return Err("development tokens are disabled: this hub has no development signing secret \
                     (they are on by default only on the embedded default; set HUB_DEV_TOKENS=true and JWT_SECRET to enable)"
             .to_owned());
     }
-    let secret = config.auth.jwt_secret.clone().ok_or("JWT_SECRET is not set")?;
+    let secret = config
+        .auth
+        .jwt_secret
+        .clone()
+        .ok_or("JWT_SECRET is not set")?;
     for role in &roles {
         if Role::parse(role).is_none() {
             let known: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
-            return Err(format!("unknown role {role:?}; roles are {}", known.join(", ")));
+            return Err(format!(
+                "unknown role {role:?}; roles are {}",
+                known.join(", ")
+            ));
         }
     }
-    let (kind, code) = parse_org_ref(org).ok_or_else(|| format!("--org must be KIND:CODE, e.g. LOCAL_AUTHORITY:852 (got {org:?})"))?;
-    let db = db::connect(&config, &Metrics::new()).await.map_err(|e| format!("cannot connect: {e}"))?;
-    db::migrate(&db).await.map_err(|e| format!("migration failed: {e}"))?;
+    let (kind, code) = parse_org_ref(org).ok_or_else(|| {
+        format!("--org must be KIND:CODE, e.g. LOCAL_AUTHORITY:852 (got {org:?})")
+    })?;
+    let db = db::connect(&config, &Metrics::new())
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    db::migrate(&db)
+        .await
+        .map_err(|e| format!("migration failed: {e}"))?;
     let exists = organisation::Entity::find()
         .filter(organisation::Column::Kind.eq(kind.as_str()))
         .filter(organisation::Column::Code.eq(code))
@@ -168,7 +210,9 @@ async fn token(config: Config, org: &str, roles: Vec<String>, sub: String, hours
         .map_err(|e| e.to_string())?
         .is_some();
     if !exists {
-        return Err(format!("no organisation {org}; start the hub once so the demo data is loaded, or check the code"));
+        return Err(format!(
+            "no organisation {org}; start the hub once so the demo data is loaded, or check the code"
+        ));
     }
     let now = chrono::Utc::now().timestamp().max(0) as u64;
     let claims = Claims {

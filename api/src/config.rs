@@ -116,9 +116,17 @@ impl Config {
 
         let embedded = get("DATABASE_URL").is_none();
         let database_url = match get("DATABASE_URL") {
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite:") => url.to_owned(),
+            Some(url)
+                if url.starts_with("postgres://")
+                    || url.starts_with("postgresql://")
+                    || url.starts_with("sqlite:") =>
+            {
+                url.to_owned()
+            }
             Some(_) => {
-                problems.push("DATABASE_URL must start with postgres://, postgresql:// or sqlite:".to_owned());
+                problems.push(
+                    "DATABASE_URL must start with postgres://, postgresql:// or sqlite:".to_owned(),
+                );
                 String::new()
             }
             None => format!("sqlite://{DEFAULT_DATA_DIR}/hub.sqlite?mode=rwc"),
@@ -126,7 +134,9 @@ impl Config {
         let is_sqlite = database_url.starts_with("sqlite:");
 
         let redis_url = match get("REDIS_URL") {
-            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => Some(url.to_owned()),
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                Some(url.to_owned())
+            }
             Some(_) => {
                 problems.push("REDIS_URL must start with redis:// or rediss://".to_owned());
                 None
@@ -140,7 +150,9 @@ impl Config {
                 Some(text) => match text.parse::<usize>() {
                     Ok(n) if n >= min => n,
                     _ => {
-                        problems.push(format!("{key} must be a whole number of at least {min} (got {text:?})"));
+                        problems.push(format!(
+                            "{key} must be a whole number of at least {min} (got {text:?})"
+                        ));
                         default
                     }
                 },
@@ -154,19 +166,28 @@ impl Config {
             max_body_bytes: number("MAX_BODY_BYTES", defaults.max_body_bytes, 1024),
             max_batch: number("MAX_BATCH_SIZE", defaults.max_batch, 1),
         };
-        let db_max_connections = number("DATABASE_MAX_CONNECTIONS", if is_sqlite { 4 } else { 10 }, 1) as u32;
+        let db_max_connections = number(
+            "DATABASE_MAX_CONNECTIONS",
+            if is_sqlite { 4 } else { 10 },
+            1,
+        ) as u32;
         let leeway_secs = number("JWT_LEEWAY_SECONDS", 30, 0) as u64;
 
         let jwt_secret = get("JWT_SECRET").map(|s| s.as_bytes().to_vec());
         if jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
-            problems.push("JWT_SECRET must be at least 32 bytes (HS256 keys shorter than the hash are weak)".to_owned());
+            problems.push(
+                "JWT_SECRET must be at least 32 bytes (HS256 keys shorter than the hash are weak)"
+                    .to_owned(),
+            );
         }
         let dev_tokens = match get("HUB_DEV_TOKENS") {
             None => embedded,
             Some("1" | "true" | "yes") => true,
             Some("0" | "false" | "no") => false,
             Some(other) => {
-                problems.push(format!("HUB_DEV_TOKENS must be true or false (got {other:?})"));
+                problems.push(format!(
+                    "HUB_DEV_TOKENS must be true or false (got {other:?})"
+                ));
                 false
             }
         };
@@ -178,7 +199,9 @@ impl Config {
             Some("demo") => Some(Scale::Demo),
             Some("national") => Some(Scale::National),
             Some(other) => {
-                problems.push(format!("HUB_SEED must be none, test, demo or national (got {other:?})"));
+                problems.push(format!(
+                    "HUB_SEED must be none, test, demo or national (got {other:?})"
+                ));
                 None
             }
         };
@@ -249,17 +272,30 @@ fn read_config_file(path: &Path) -> Result<HashMap<String, String>, ConfigError>
         }
         match line.split_once('=') {
             Some((key, value)) => {
-                vars.insert(key.trim().to_owned(), value.trim().trim_matches('"').to_owned());
+                vars.insert(
+                    key.trim().to_owned(),
+                    value.trim().trim_matches('"').to_owned(),
+                );
             }
-            None => problems.push(format!("HUB_CONFIG_FILE {} line {}: expected KEY=value", path.display(), n + 1)),
+            None => problems.push(format!(
+                "HUB_CONFIG_FILE {} line {}: expected KEY=value",
+                path.display(),
+                n + 1
+            )),
         }
     }
-    if problems.is_empty() { Ok(vars) } else { Err(ConfigError(problems)) }
+    if problems.is_empty() {
+        Ok(vars)
+    } else {
+        Err(ConfigError(problems))
+    }
 }
 
 /// Reads a development secret, creating it (32 random bytes, hex) on first use.
 fn dev_secret(path: &Path) -> Result<Vec<u8>, ConfigError> {
-    let problem = |e: std::io::Error| ConfigError(vec![format!("development secret {}: {e}", path.display())]);
+    let problem = |e: std::io::Error| {
+        ConfigError(vec![format!("development secret {}: {e}", path.display())])
+    };
     if let Ok(existing) = std::fs::read_to_string(path) {
         let existing = existing.trim();
         if existing.len() >= 32 {
@@ -269,7 +305,9 @@ fn dev_secret(path: &Path) -> Result<Vec<u8>, ConfigError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(problem)?;
     }
-    let secret: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+    let secret: String = (0..32)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect();
     std::fs::write(path, &secret).map_err(problem)?;
     Ok(secret.into_bytes())
 }
@@ -279,7 +317,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -302,14 +343,24 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.0.len(), 5, "{err}");
-        for var in ["HUB_ADDR", "DATABASE_URL", "REDIS_URL", "MAX_PAGE_SIZE", "JWT_SECRET"] {
+        for var in [
+            "HUB_ADDR",
+            "DATABASE_URL",
+            "REDIS_URL",
+            "MAX_PAGE_SIZE",
+            "JWT_SECRET",
+        ] {
             assert!(err.to_string().contains(var), "{var} missing from {err}");
         }
     }
 
     #[test]
     fn postgres_is_not_embedded_and_does_not_auto_seed() {
-        let config = Config::from_vars(&vars(&[("DATABASE_URL", "postgres://postgres@127.0.0.1/test")])).unwrap();
+        let config = Config::from_vars(&vars(&[(
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1/test",
+        )]))
+        .unwrap();
         assert!(!config.embedded && !config.is_sqlite());
         assert_eq!(config.auto_seed, None);
         assert!(!config.auth.dev_tokens);

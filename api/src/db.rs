@@ -18,8 +18,12 @@ use crate::telemetry::Metrics;
 pub async fn connect(config: &Config, metrics: &Metrics) -> Result<DatabaseConnection, DbErr> {
     if config.embedded {
         // The default SQLite file lives in ./data; create the folder on first start.
-        std::fs::create_dir_all(crate::config::DEFAULT_DATA_DIR)
-            .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", crate::config::DEFAULT_DATA_DIR)))?;
+        std::fs::create_dir_all(crate::config::DEFAULT_DATA_DIR).map_err(|e| {
+            DbErr::Custom(format!(
+                "cannot create {}: {e}",
+                crate::config::DEFAULT_DATA_DIR
+            ))
+        })?;
     }
     let mut options = ConnectOptions::new(config.database_url.clone());
     options

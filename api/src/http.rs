@@ -7,10 +7,9 @@
 //! GraphQL-shaped body so clients parse one error format.
 
 use std::sync::Arc;
-use std::time::Instant;
 
+use async_graphql::BatchRequest;
 use async_graphql::http::GraphiQLSource;
-use async_graphql::{BatchRequest, BatchResponse};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
@@ -25,7 +24,7 @@ use crate::config::Limits;
 use crate::db;
 use crate::error::ErrorCode;
 use crate::graphql::{HubSchema, RequestContext};
-use crate::telemetry::{ErrorLabels, Metrics, RequestLabels};
+use crate::telemetry::Metrics;
 
 /// Everything a handler needs; cheap to clone (all fields are shared handles).
 #[derive(Clone)]
@@ -52,17 +51,26 @@ pub fn router(state: AppState) -> Router {
 
 /// A response whose body is a GraphQL error list, for failures outside execution.
 fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
-    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
+    let body =
+        json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
     (status, Json(body)).into_response()
 }
 
 async fn not_found(uri: Uri) -> Response {
-    error_response(StatusCode::NOT_FOUND, ErrorCode::NotFound, &format!("no route for {}", uri.path()))
+    error_response(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+        &format!("no route for {}", uri.path()),
+    )
 }
 
 /// 401 with the RFC 6750 challenge; the message says why without echoing the token.
 fn unauthenticated(err: &AuthError) -> Response {
-    let mut response = error_response(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, &err.to_string());
+    let mut response = error_response(
+        StatusCode::UNAUTHORIZED,
+        ErrorCode::Unauthenticated,
+        &err.to_string(),
+    );
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static(r#"Bearer error="invalid_token""#),
@@ -76,19 +84,35 @@ async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Respons
         Some(Ok(value)) => Some(value),
         Some(Err(_)) => return Err(unauthenticated(&AuthError::MalformedHeader)),
     };
-    state.verifier.caller(header, &state.db).await.map_err(|err| match err {
-        AuthError::Lookup(_) => {
-            tracing::warn!(error = %err, "token check failed: database unavailable");
-            error_response(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, "the data store is unavailable; retry shortly")
-        }
-        other => unauthenticated(&other),
-    })
+    state
+        .verifier
+        .caller(header, &state.db)
+        .await
+        .map_err(|err| match err {
+            AuthError::Lookup(_) => {
+                tracing::warn!(error = %err, "token check failed: database unavailable");
+                error_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Unavailable,
+                    "the data store is unavailable; retry shortly",
+                )
+            }
+            other => unauthenticated(&other),
+        })
 }
 
 async fn graphql_post(State(state): State<AppState>, request: Request) -> Response {
     let headers = request.headers().clone();
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if mime != "application/json" && mime != "application/graphql-response+json" {
         return error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -102,10 +126,19 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
             return error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::BadUserInput,
-                &format!("request body is larger than {} bytes", state.limits.max_body_bytes),
+                &format!(
+                    "request body is larger than {} bytes",
+                    state.limits.max_body_bytes
+                ),
             );
         }
-        Err(_) => return error_response(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, "could not read the request body"),
+        Err(_) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadUserInput,
+                "could not read the request body",
+            );
+        }
     };
     let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
@@ -123,7 +156,10 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
         return error_response(
             StatusCode::BAD_REQUEST,
             ErrorCode::BadUserInput,
-            &format!("a batch may hold at most {} operations", state.limits.max_batch),
+            &format!(
+                "a batch may hold at most {} operations",
+                state.limits.max_batch
+            ),
         );
     }
     let caller = match caller(&state, &headers).await {
@@ -133,19 +169,34 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
     execute(&state, caller, batch).await
 }
 
-async fn graphql_get(State(state): State<AppState>, method: Method, headers: HeaderMap, uri: Uri) -> Response {
+async fn graphql_get(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
     let query = uri.query().unwrap_or("");
     let wants_html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
     if wants_html && !query.contains("query=") && method == Method::GET {
-        return Html(GraphiQLSource::build().endpoint("/graphql").title("Baseline Hub").finish()).into_response();
+        return Html(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .title("Baseline Hub")
+                .finish(),
+        )
+        .into_response();
     }
     let request = match async_graphql::http::parse_query_string(query) {
         Ok(request) => request,
         Err(err) => {
-            return error_response(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, &format!("invalid GraphQL GET request: {err}"));
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadUserInput,
+                &format!("invalid GraphQL GET request: {err}"),
+            );
         }
     };
     let caller = match caller(&state, &headers).await {
@@ -156,20 +207,18 @@ async fn graphql_get(State(state): State<AppState>, method: Method, headers: Hea
 }
 
 async fn execute(state: &AppState, caller: Caller, batch: BatchRequest) -> Response {
-    let started = Instant::now();
-    let operations: Vec<String> = batch
-        .iter()
-        .map(|r| r.operation_name.clone().unwrap_or_else(|| "anonymous".to_owned()))
-        .collect();
     let batch = match batch {
-        BatchRequest::Single(request) => BatchRequest::Single(context(state, &caller).attach(request)),
-        BatchRequest::Batch(requests) => {
-            BatchRequest::Batch(requests.into_iter().map(|r| context(state, &caller).attach(r)).collect())
+        BatchRequest::Single(request) => {
+            BatchRequest::Single(context(state, &caller).attach(request))
         }
+        BatchRequest::Batch(requests) => BatchRequest::Batch(
+            requests
+                .into_iter()
+                .map(|r| context(state, &caller).attach(r))
+                .collect(),
+        ),
     };
     let response = state.schema.execute_batch(batch).await;
-    state.metrics.request_seconds.observe(started.elapsed().as_secs_f64());
-    record(&state.metrics, &operations, &response);
     let mut http = Json(&response).into_response();
     http.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -184,40 +233,28 @@ fn context(state: &AppState, caller: &Caller) -> RequestContext {
     }
 }
 
-fn record(metrics: &Metrics, operations: &[String], response: &BatchResponse) {
-    let responses: Vec<&async_graphql::Response> = match response {
-        BatchResponse::Single(r) => vec![r],
-        BatchResponse::Batch(rs) => rs.iter().collect(),
-    };
-    for (operation, response) in operations.iter().zip(responses) {
-        let outcome = if response.errors.is_empty() { "ok" } else { "error" };
-        metrics
-            .requests
-            .get_or_create(&RequestLabels { operation: operation.clone(), outcome: outcome.to_owned() })
-            .inc();
-        for error in &response.errors {
-            let code = error
-                .extensions
-                .as_ref()
-                .and_then(|ext| ext.get("code"))
-                .map(|v| v.to_string().trim_matches('"').to_owned())
-                .unwrap_or_else(|| "UNKNOWN".to_owned());
-            metrics.errors.get_or_create(&ErrorLabels { code }).inc();
-        }
-    }
-}
-
 async fn readyz(State(state): State<AppState>) -> Response {
     if db::ping(&state.db).await {
-        (StatusCode::OK, Json(json!({ "status": "ready", "database": "up" }))).into_response()
+        (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "database": "up" })),
+        )
+            .into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not ready", "database": "down" }))).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not ready", "database": "down" })),
+        )
+            .into_response()
     }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response()

@@ -26,7 +26,10 @@ pub enum StartupError {
     #[error("cannot load demo data: PUPIL_KEY_SECRET is not set")]
     NoPupilKeySecret,
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 pub struct Application {
@@ -37,17 +40,23 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> Result<Application, StartupError> {
         let metrics = Metrics::new();
-        let db = db::connect(&config, &metrics).await.map_err(StartupError::Connect)?;
+        let db = db::connect(&config, &metrics)
+            .await
+            .map_err(StartupError::Connect)?;
         db::migrate(&db).await.map_err(StartupError::Migrate)?;
         if let Some(scale) = config.auto_seed {
             seed_if_empty(&db, &config, scale).await?;
         }
-        let listener = TcpListener::bind(config.addr)
-            .await
-            .map_err(|source| StartupError::Bind { addr: config.addr, source })?;
+        let listener =
+            TcpListener::bind(config.addr)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    addr: config.addr,
+                    source,
+                })?;
         let state = AppState {
             db,
-            schema: graphql::build(&config.limits),
+            schema: graphql::build(&config.limits, metrics.clone()),
             verifier: Verifier::new(&config.auth),
             metrics,
             limits: Arc::new(config.limits.clone()),
@@ -58,7 +67,9 @@ impl Application {
     /// The bound address (tests bind port 0 and read the real port here).
     pub fn local_addr(&self) -> SocketAddr {
         // A bound listener always has a local address.
-        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
     pub fn db(&self) -> &DatabaseConnection {
@@ -67,18 +78,33 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then stops accepting and lets in-flight
     /// requests finish.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let app = router(self.state);
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
     }
 }
 
-async fn seed_if_empty(db: &DatabaseConnection, config: &Config, scale: seed::Scale) -> Result<(), StartupError> {
+async fn seed_if_empty(
+    db: &DatabaseConnection,
+    config: &Config,
+    scale: seed::Scale,
+) -> Result<(), StartupError> {
     if seed::is_seeded(db).await.map_err(StartupError::Migrate)? {
         return Ok(());
     }
-    let secret = config.pupil_key_secret.as_deref().ok_or(StartupError::NoPupilKeySecret)?;
-    tracing::info!(?scale, "empty database: loading demo data (first start only)");
+    let secret = config
+        .pupil_key_secret
+        .as_deref()
+        .ok_or(StartupError::NoPupilKeySecret)?;
+    tracing::info!(
+        ?scale,
+        "empty database: loading demo data (first start only)"
+    );
     let summary = seed::seed(db, scale, secret, &|line| tracing::info!("seed: {line}"))
         .await
         .map_err(StartupError::Seed)?;

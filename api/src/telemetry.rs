@@ -9,15 +9,28 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Distinct operation names kept as metric labels; later names are counted as `other`.
+/// Operation names are chosen by clients, so without a cap a client could grow the
+/// metrics without bound.
+const MAX_OPERATION_LABELS: usize = 200;
 
 /// Installs the global tracing subscriber (text or JSON); `RUST_LOG` filters.
 pub fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     // A second call (tests spawn many hubs in one process) keeps the first subscriber.
-    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -40,6 +53,7 @@ pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     pub errors: Family<ErrorLabels, Counter>,
     pub request_seconds: Histogram,
+    operation_names: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Default for Metrics {
@@ -52,15 +66,35 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("hub");
         let db_statements = Counter::default();
-        registry.register("db_statements", "SQL statements sent to the database", db_statements.clone());
+        registry.register(
+            "db_statements",
+            "SQL statements sent to the database",
+            db_statements.clone(),
+        );
         let db_statement_failures = Counter::default();
-        registry.register("db_statement_failures", "SQL statements that returned an error", db_statement_failures.clone());
+        registry.register(
+            "db_statement_failures",
+            "SQL statements that returned an error",
+            db_statement_failures.clone(),
+        );
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register("graphql_requests", "GraphQL operations by operation name and outcome", requests.clone());
+        registry.register(
+            "graphql_requests",
+            "GraphQL operations by operation name and outcome",
+            requests.clone(),
+        );
         let errors = Family::<ErrorLabels, Counter>::default();
-        registry.register("graphql_errors", "GraphQL errors by extensions.code", errors.clone());
+        registry.register(
+            "graphql_errors",
+            "GraphQL errors by extensions.code",
+            errors.clone(),
+        );
         let request_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
-        registry.register("graphql_request_duration_seconds", "Time to execute a GraphQL request", request_seconds.clone());
+        registry.register(
+            "graphql_request_duration_seconds",
+            "Time to execute a GraphQL request",
+            request_seconds.clone(),
+        );
         Metrics {
             registry: Arc::new(Mutex::new(registry)),
             db_statements,
@@ -68,13 +102,60 @@ impl Metrics {
             requests,
             errors,
             request_seconds,
+            operation_names: Arc::default(),
+        }
+    }
+
+    /// Records one GraphQL operation: its outcome, its duration and its error codes.
+    pub fn record_request<'a>(
+        &self,
+        operation: Option<&str>,
+        elapsed: Duration,
+        codes: impl Iterator<Item = &'a str>,
+    ) {
+        let mut failed = false;
+        for code in codes {
+            failed = true;
+            self.errors
+                .get_or_create(&ErrorLabels {
+                    code: code.to_owned(),
+                })
+                .inc();
+        }
+        let operation = self.operation_label(operation);
+        let outcome = if failed { "error" } else { "ok" }.to_owned();
+        self.requests
+            .get_or_create(&RequestLabels { operation, outcome })
+            .inc();
+        self.request_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    fn operation_label(&self, name: Option<&str>) -> String {
+        let Some(name) = name else {
+            return "anonymous".to_owned();
+        };
+        if name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return "other".to_owned();
+        }
+        let mut known = self
+            .operation_names
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if known.contains(name) || known.len() < MAX_OPERATION_LABELS {
+            known.insert(name.to_owned());
+            name.to_owned()
+        } else {
+            "other".to_owned()
         }
     }
 
     /// Prometheus text exposition of every registered instrument.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let registry = self.registry.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let registry = self
+            .registry
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         // Encoding into a String cannot fail (fmt::Write on String is infallible).
         let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
         out

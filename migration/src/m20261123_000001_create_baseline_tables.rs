@@ -37,8 +37,22 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(manager, Organisation::Table, "ux_organisation_kind_code", &[Organisation::Kind, Organisation::Code], true).await?;
-        index(manager, Organisation::Table, "ix_organisation_region", &[Organisation::RegionCode], false).await?;
+        index(
+            manager,
+            Organisation::Table,
+            "ux_organisation_kind_code",
+            &[Organisation::Kind, Organisation::Code],
+            true,
+        )
+        .await?;
+        index(
+            manager,
+            Organisation::Table,
+            "ix_organisation_region",
+            &[Organisation::RegionCode],
+            false,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -55,17 +69,61 @@ impl MigrationTrait for Migration {
                     .col(boolean(School::IsOpen))
                     .col(integer(School::PupilsOnRoll))
                     .col(date_null(School::LastInspectionDate))
-                    .foreign_key(ForeignKey::create().from(School::Table, School::LaId).to(Organisation::Table, Organisation::Id))
-                    .foreign_key(ForeignKey::create().from(School::Table, School::TrustId).to(Organisation::Table, Organisation::Id))
-                    .foreign_key(ForeignKey::create().from(School::Table, School::DioceseId).to(Organisation::Table, Organisation::Id))
-                    .foreign_key(ForeignKey::create().from(School::Table, School::RegionCode).to(Region::Table, Region::Code))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(School::Table, School::LaId)
+                            .to(Organisation::Table, Organisation::Id),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(School::Table, School::TrustId)
+                            .to(Organisation::Table, Organisation::Id),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(School::Table, School::DioceseId)
+                            .to(Organisation::Table, Organisation::Id),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(School::Table, School::RegionCode)
+                            .to(Region::Table, Region::Code),
+                    )
                     .to_owned(),
             )
             .await?;
-        index(manager, School::Table, "ix_school_la", &[School::LaId], false).await?;
-        index(manager, School::Table, "ix_school_trust", &[School::TrustId], false).await?;
-        index(manager, School::Table, "ix_school_diocese", &[School::DioceseId], false).await?;
-        index(manager, School::Table, "ix_school_region", &[School::RegionCode], false).await?;
+        index(
+            manager,
+            School::Table,
+            "ix_school_la",
+            &[School::LaId],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            School::Table,
+            "ix_school_trust",
+            &[School::TrustId],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            School::Table,
+            "ix_school_diocese",
+            &[School::DioceseId],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            School::Table,
+            "ix_school_region",
+            &[School::RegionCode],
+            false,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -97,11 +155,22 @@ impl MigrationTrait for Migration {
                     .col(big_integer(SyncRun::RowsReceived))
                     .col(big_integer(SyncRun::RowsWritten))
                     .col(big_integer(SyncRun::RowsRejected))
-                    .foreign_key(ForeignKey::create().from(SyncRun::Table, SyncRun::OrganisationId).to(Organisation::Table, Organisation::Id))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(SyncRun::Table, SyncRun::OrganisationId)
+                            .to(Organisation::Table, Organisation::Id),
+                    )
                     .to_owned(),
             )
             .await?;
-        index(manager, SyncRun::Table, "ux_sync_run_idempotency", &[SyncRun::OrganisationId, SyncRun::IdempotencyKey], true).await?;
+        index(
+            manager,
+            SyncRun::Table,
+            "ux_sync_run_idempotency",
+            &[SyncRun::OrganisationId, SyncRun::IdempotencyKey],
+            true,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -120,10 +189,26 @@ impl MigrationTrait for Migration {
                     .col(integer_null(Observation::SourceOrganisationId))
                     .col(big_integer_null(Observation::SyncRunId))
                     .col(timestamp_with_time_zone(Observation::UpdatedAt))
-                    .foreign_key(ForeignKey::create().from(Observation::Table, Observation::IndicatorCode).to(Indicator::Table, Indicator::Code))
-                    .foreign_key(ForeignKey::create().from(Observation::Table, Observation::SchoolUrn).to(School::Table, School::Urn))
-                    .foreign_key(ForeignKey::create().from(Observation::Table, Observation::SourceOrganisationId).to(Organisation::Table, Organisation::Id))
-                    .foreign_key(ForeignKey::create().from(Observation::Table, Observation::SyncRunId).to(SyncRun::Table, SyncRun::Id))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(Observation::Table, Observation::IndicatorCode)
+                            .to(Indicator::Table, Indicator::Code),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(Observation::Table, Observation::SchoolUrn)
+                            .to(School::Table, School::Urn),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(Observation::Table, Observation::SourceOrganisationId)
+                            .to(Organisation::Table, Organisation::Id),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(Observation::Table, Observation::SyncRunId)
+                            .to(SyncRun::Table, SyncRun::Id),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -132,14 +217,42 @@ impl MigrationTrait for Migration {
             manager,
             Observation::Table,
             "ux_observation_key",
-            &[Observation::IndicatorCode, Observation::Period, Observation::GeographicLevel, Observation::AreaCode, Observation::PupilGroup],
+            &[
+                Observation::IndicatorCode,
+                Observation::Period,
+                Observation::GeographicLevel,
+                Observation::AreaCode,
+                Observation::PupilGroup,
+            ],
             true,
         )
         .await?;
         // Per-school figures (dashboards, nested `School.observations`).
-        index(manager, Observation::Table, "ix_observation_school", &[Observation::SchoolUrn, Observation::IndicatorCode, Observation::Period], false).await?;
+        index(
+            manager,
+            Observation::Table,
+            "ix_observation_school",
+            &[
+                Observation::SchoolUrn,
+                Observation::IndicatorCode,
+                Observation::Period,
+            ],
+            false,
+        )
+        .await?;
         // Time series and gap per area.
-        index(manager, Observation::Table, "ix_observation_area", &[Observation::GeographicLevel, Observation::AreaCode, Observation::IndicatorCode], false).await?;
+        index(
+            manager,
+            Observation::Table,
+            "ix_observation_area",
+            &[
+                Observation::GeographicLevel,
+                Observation::AreaCode,
+                Observation::IndicatorCode,
+            ],
+            false,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -165,13 +278,42 @@ impl MigrationTrait for Migration {
                     .col(double_null(PupilRecord::Ks4Attainment8))
                     .col(double_null(PupilRecord::Ks4Progress8))
                     .col(timestamp_with_time_zone(PupilRecord::UpdatedAt))
-                    .foreign_key(ForeignKey::create().from(PupilRecord::Table, PupilRecord::SchoolUrn).to(School::Table, School::Urn))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(PupilRecord::Table, PupilRecord::SchoolUrn)
+                            .to(School::Table, School::Urn),
+                    )
                     .to_owned(),
             )
             .await?;
-        index(manager, PupilRecord::Table, "ux_pupil_record_key", &[PupilRecord::PupilKey, PupilRecord::Period, PupilRecord::SchoolUrn], true).await?;
-        index(manager, PupilRecord::Table, "ix_pupil_record_school", &[PupilRecord::SchoolUrn, PupilRecord::Period], false).await?;
-        index(manager, PupilRecord::Table, "ix_pupil_record_home_la", &[PupilRecord::HomeLaCode, PupilRecord::Period], false).await?;
+        index(
+            manager,
+            PupilRecord::Table,
+            "ux_pupil_record_key",
+            &[
+                PupilRecord::PupilKey,
+                PupilRecord::Period,
+                PupilRecord::SchoolUrn,
+            ],
+            true,
+        )
+        .await?;
+        index(
+            manager,
+            PupilRecord::Table,
+            "ix_pupil_record_school",
+            &[PupilRecord::SchoolUrn, PupilRecord::Period],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            PupilRecord::Table,
+            "ix_pupil_record_home_la",
+            &[PupilRecord::HomeLaCode, PupilRecord::Period],
+            false,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -188,13 +330,35 @@ impl MigrationTrait for Migration {
                     .col(string(SharingAgreement::CreatedBy))
                     .col(timestamp_with_time_zone(SharingAgreement::CreatedAt))
                     .col(timestamp_with_time_zone_null(SharingAgreement::RevokedAt))
-                    .foreign_key(ForeignKey::create().from(SharingAgreement::Table, SharingAgreement::ProviderId).to(Organisation::Table, Organisation::Id))
-                    .foreign_key(ForeignKey::create().from(SharingAgreement::Table, SharingAgreement::ConsumerId).to(Organisation::Table, Organisation::Id))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(SharingAgreement::Table, SharingAgreement::ProviderId)
+                            .to(Organisation::Table, Organisation::Id),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(SharingAgreement::Table, SharingAgreement::ConsumerId)
+                            .to(Organisation::Table, Organisation::Id),
+                    )
                     .to_owned(),
             )
             .await?;
-        index(manager, SharingAgreement::Table, "ix_sharing_agreement_consumer", &[SharingAgreement::ConsumerId], false).await?;
-        index(manager, SharingAgreement::Table, "ix_sharing_agreement_provider", &[SharingAgreement::ProviderId], false).await?;
+        index(
+            manager,
+            SharingAgreement::Table,
+            "ix_sharing_agreement_consumer",
+            &[SharingAgreement::ConsumerId],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            SharingAgreement::Table,
+            "ix_sharing_agreement_provider",
+            &[SharingAgreement::ProviderId],
+            false,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -210,12 +374,30 @@ impl MigrationTrait for Migration {
                     .col(string_null(AuditEvent::OperationName))
                     .col(text(AuditEvent::Scope))
                     .col(big_integer(AuditEvent::RowCount))
-                    .foreign_key(ForeignKey::create().from(AuditEvent::Table, AuditEvent::OrganisationId).to(Organisation::Table, Organisation::Id))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(AuditEvent::Table, AuditEvent::OrganisationId)
+                            .to(Organisation::Table, Organisation::Id),
+                    )
                     .to_owned(),
             )
             .await?;
-        index(manager, AuditEvent::Table, "ix_audit_event_time", &[AuditEvent::OccurredAt], false).await?;
-        index(manager, AuditEvent::Table, "ix_audit_event_org", &[AuditEvent::OrganisationId, AuditEvent::OccurredAt], false).await?;
+        index(
+            manager,
+            AuditEvent::Table,
+            "ix_audit_event_time",
+            &[AuditEvent::OccurredAt],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            AuditEvent::Table,
+            "ix_audit_event_org",
+            &[AuditEvent::OrganisationId, AuditEvent::OccurredAt],
+            false,
+        )
+        .await?;
         Ok(())
     }
 
@@ -231,13 +413,21 @@ impl MigrationTrait for Migration {
             Organisation::Table.into_iden(),
             Region::Table.into_iden(),
         ] {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         Ok(())
     }
 }
 
-async fn index<T, C>(manager: &SchemaManager<'_>, table: T, name: &str, cols: &[C], unique: bool) -> Result<(), DbErr>
+async fn index<T, C>(
+    manager: &SchemaManager<'_>,
+    table: T,
+    name: &str,
+    cols: &[C],
+    unique: bool,
+) -> Result<(), DbErr>
 where
     T: IntoIden + Clone + 'static,
     C: IntoIden + Clone + 'static,

@@ -12,12 +12,28 @@ async fn assert_rejected(hub: &TestHub, bearer: &str) {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 401, "token {bearer:.20}… should be rejected");
-    let challenge = response.headers().get("www-authenticate").expect("challenge header").to_str().unwrap().to_owned();
-    assert!(challenge.starts_with("Bearer") && challenge.contains("invalid_token"), "{challenge}");
+    assert_eq!(
+        response.status(),
+        401,
+        "token {bearer:.20}… should be rejected"
+    );
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .expect("challenge header")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.starts_with("Bearer") && challenge.contains("invalid_token"),
+        "{challenge}"
+    );
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
-    assert!(!body.to_string().contains(bearer), "the token is never echoed");
+    assert!(
+        !body.to_string().contains(bearer),
+        "the token is never echoed"
+    );
 }
 
 #[tokio::test]
@@ -38,7 +54,11 @@ async fn bad_tokens_are_refused_with_401() {
 
 #[tokio::test]
 async fn a_token_signed_with_another_secret_is_refused() {
-    let other = TestHub::spawn_with(&[("JWT_SECRET", "a-different-secret-that-is-also-32-bytes-long")]).await;
+    let other = TestHub::spawn_with(&[(
+        "JWT_SECRET",
+        "a-different-secret-that-is-also-32-bytes-long",
+    )])
+    .await;
     assert_rejected(&other, &token("LOCAL_AUTHORITY:852", &["LA_OFFICER"], 3600)).await;
 }
 
@@ -46,7 +66,19 @@ async fn a_token_signed_with_another_secret_is_refused() {
 async fn a_good_token_reads_figures() {
     let hub = TestHub::spawn().await;
     let token = hub.token_for("LOCAL_AUTHORITY:850", "LA_OFFICER");
-    let figures = hub.query(Some(&token), "{ observations(first: 3) { edges { node { value } } } }", json!({})).await;
+    let figures = hub
+        .query(
+            Some(&token),
+            "{ observations(first: 3) { edges { node { value } } } }",
+            json!({}),
+        )
+        .await;
     assert!(figures.get("errors").is_none(), "{figures}");
-    assert_eq!(figures["data"]["observations"]["edges"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        figures["data"]["observations"]["edges"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
 }

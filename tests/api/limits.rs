@@ -4,18 +4,43 @@ use hub_tests::TestHub;
 use serde_json::{Value, json};
 
 fn code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("<none>")
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("<none>")
 }
 
 #[tokio::test]
 async fn pages_larger_than_the_limit_are_refused() {
     let hub = TestHub::spawn_with(&[("MAX_PAGE_SIZE", "10")]).await;
-    let body = hub.query(None, "{ schools(first: 11) { edges { node { urn } } } }", json!({})).await;
+    let body = hub
+        .query(
+            None,
+            "{ schools(first: 11) { edges { node { urn } } } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("maximum page size of 10"));
-    let ok = hub.query(None, "{ schools(first: 10) { edges { node { urn } } } }", json!({})).await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("maximum page size of 10")
+    );
+    let ok = hub
+        .query(
+            None,
+            "{ schools(first: 10) { edges { node { urn } } } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(ok["data"]["schools"]["edges"].as_array().unwrap().len(), 10);
-    let negative = hub.query(None, "{ schools(first: -1) { edges { node { urn } } } }", json!({})).await;
+    let negative = hub
+        .query(
+            None,
+            "{ schools(first: -1) { edges { node { urn } } } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(code(&negative), "BAD_USER_INPUT");
 }
 
@@ -42,14 +67,25 @@ async fn wide_and_deep_pages_exceed_the_complexity_budget() {
     let document = "{ schools(first: 500) { edges { node { observations { value numerator denominator indicator { name } } } } } }";
     let body = hub.query(None, document, json!({})).await;
     assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
-    assert!(body["errors"][0]["message"].as_str().unwrap().to_lowercase().contains("complex"));
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("complex")
+    );
 }
 
 #[tokio::test]
 async fn oversized_bodies_get_413_with_a_graphql_error() {
     let hub = TestHub::spawn_with(&[("MAX_BODY_BYTES", "2048")]).await;
     let padding = "x".repeat(4096);
-    let response = hub.post_graphql(None, &json!({ "query": format!("{{ regions {{ code }} }} # {padding}") })).await;
+    let response = hub
+        .post_graphql(
+            None,
+            &json!({ "query": format!("{{ regions {{ code }} }} # {padding}") }),
+        )
+        .await;
     assert_eq!(response.status(), 413);
     let body: Value = response.json().await.unwrap();
     assert_eq!(code(&body), "BAD_USER_INPUT");
@@ -60,23 +96,51 @@ async fn malformed_requests_get_clear_errors_and_the_hub_keeps_answering() {
     let hub = TestHub::spawn().await;
     let url = format!("{}/graphql", hub.address);
 
-    let not_json = hub.client.post(&url).header("content-type", "application/json").body("{ not json").send().await.unwrap();
+    let not_json = hub
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{ not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(not_json.status(), 400);
     assert_eq!(code(&not_json.json().await.unwrap()), "BAD_USER_INPUT");
 
-    let wrong_type = hub.client.post(&url).header("content-type", "text/plain").body("{ regions { code } }").send().await.unwrap();
+    let wrong_type = hub
+        .client
+        .post(&url)
+        .header("content-type", "text/plain")
+        .body("{ regions { code } }")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong_type.status(), 415);
 
     let syntax = hub.query(None, "{ regions { code ", json!({})).await;
     assert_eq!(code(&syntax), "BAD_USER_INPUT");
     let unknown_field = hub.query(None, "{ regions { nope } }", json!({})).await;
     assert_eq!(code(&unknown_field), "BAD_USER_INPUT");
-    let wrong_variable = hub.query(None, "query($u: Int!) { school(urn: $u) { name } }", json!({ "u": "abc" })).await;
+    let wrong_variable = hub
+        .query(
+            None,
+            "query($u: Int!) { school(urn: $u) { name } }",
+            json!({ "u": "abc" }),
+        )
+        .await;
     assert_eq!(code(&wrong_variable), "BAD_USER_INPUT");
-    let bad_cursor = hub.query(None, r#"{ schools(after: "garbage") { totalCount } }"#, json!({})).await;
+    let bad_cursor = hub
+        .query(
+            None,
+            r#"{ schools(after: "garbage") { totalCount } }"#,
+            json!({}),
+        )
+        .await;
     assert_eq!(code(&bad_cursor), "BAD_USER_INPUT");
 
-    let batch: Vec<Value> = (0..11).map(|_| json!({ "query": "{ regions { code } }" })).collect();
+    let batch: Vec<Value> = (0..11)
+        .map(|_| json!({ "query": "{ regions { code } }" }))
+        .collect();
     let too_many = hub.post_graphql(None, &Value::Array(batch)).await;
     assert_eq!(too_many.status(), 400);
 

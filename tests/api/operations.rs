@@ -17,11 +17,27 @@ async fn health_and_readiness() {
 #[tokio::test]
 async fn metrics_count_requests_by_operation_and_errors_by_code() {
     let hub = TestHub::spawn().await;
-    hub.query(None, "query Regions { regions { code } }", serde_json::json!({})).await;
-    hub.query(None, "query Broken { regions { nope } }", serde_json::json!({})).await;
+    hub.query(
+        None,
+        "query Regions { regions { code } }",
+        serde_json::json!({}),
+    )
+    .await;
+    hub.query(
+        None,
+        "query Broken { regions { nope } }",
+        serde_json::json!({}),
+    )
+    .await;
     let text = hub.get("/metrics").await.text().await.unwrap();
-    assert!(text.contains(r#"hub_graphql_requests_total{operation="Regions",outcome="ok"} 1"#), "{text}");
-    assert!(text.contains(r#"hub_graphql_errors_total{code="BAD_USER_INPUT"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"hub_graphql_requests_total{operation="Regions",outcome="ok"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"hub_graphql_errors_total{code="BAD_USER_INPUT"} 1"#),
+        "{text}"
+    );
     assert!(text.contains("hub_graphql_request_duration_seconds_bucket"));
     assert!(hub.statements().await > 0);
 }
@@ -29,7 +45,9 @@ async fn metrics_count_requests_by_operation_and_errors_by_code() {
 #[tokio::test]
 async fn graphql_over_get_and_graphiql_for_browsers() {
     let hub = TestHub::spawn().await;
-    let response = hub.get("/graphql?query=%7B%20regions%20%7B%20code%20%7D%20%7D").await;
+    let response = hub
+        .get("/graphql?query=%7B%20regions%20%7B%20code%20%7D%20%7D")
+        .await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["data"]["regions"].as_array().unwrap().len(), 9);
@@ -42,7 +60,13 @@ async fn graphql_over_get_and_graphiql_for_browsers() {
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().to_lowercase().contains("graphiql"));
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .to_lowercase()
+            .contains("graphiql")
+    );
 
     let missing = hub.get("/nope").await;
     assert_eq!(missing.status(), 404);

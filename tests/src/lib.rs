@@ -33,7 +33,9 @@ enum Template {
 
 /// Which database the tests run against.
 fn postgres_url() -> Option<String> {
-    std::env::var("DATABASE_URL").ok().filter(|u| u.starts_with("postgres"))
+    std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"))
 }
 
 fn scratch_dir() -> PathBuf {
@@ -62,34 +64,51 @@ async fn template() -> &'static Template {
             let template = match postgres_url() {
                 Some(base_url) => {
                     let name = format!("hub_tpl_{}", std::process::id());
-                    let admin = Database::connect(&base_url)
-                        .await
-                        .unwrap_or_else(|e| panic!("DATABASE_URL is set but PostgreSQL is unreachable ({base_url}): {e}"));
+                    let admin = Database::connect(&base_url).await.unwrap_or_else(|e| {
+                        panic!(
+                            "DATABASE_URL is set but PostgreSQL is unreachable ({base_url}): {e}"
+                        )
+                    });
                     drop_stale_databases(&admin).await;
                     admin
                         .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                         .await
                         .expect("drop old template");
-                    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create template");
+                    admin
+                        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                        .await
+                        .expect("create template");
                     vars.insert("DATABASE_URL".into(), with_database(&base_url, &name));
                     Template::Postgres { base_url, name }
                 }
                 None => {
                     let path = scratch_dir().join("template.sqlite");
                     let _ = std::fs::remove_file(&path);
-                    vars.insert("DATABASE_URL".into(), format!("sqlite://{}?mode=rwc", path.display()));
+                    vars.insert(
+                        "DATABASE_URL".into(),
+                        format!("sqlite://{}?mode=rwc", path.display()),
+                    );
                     Template::Sqlite(path)
                 }
             };
             let config = Config::from_vars(&vars).expect("template config");
-            let conn = db::connect(&config, &telemetry::Metrics::new()).await.expect("connect template");
-            db::migrate(&conn).await.expect("migrate template");
-            seed::seed(&conn, seed::Scale::Test, PUPIL_KEY_SECRET.as_bytes(), &|_| {})
+            let conn = db::connect(&config, &telemetry::Metrics::new())
                 .await
-                .expect("seed template");
+                .expect("connect template");
+            db::migrate(&conn).await.expect("migrate template");
+            seed::seed(
+                &conn,
+                seed::Scale::Test,
+                PUPIL_KEY_SECRET.as_bytes(),
+                &|_| {},
+            )
+            .await
+            .expect("seed template");
             if matches!(template, Template::Sqlite(_)) {
                 // Fold the write-ahead log into the main file so a plain copy is complete.
-                conn.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)").await.expect("checkpoint");
+                conn.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .await
+                    .expect("checkpoint");
             }
             conn.close().await.expect("close template");
             template
@@ -107,19 +126,26 @@ async fn drop_stale_databases(admin: &sea_orm::DatabaseConnection) {
         .await
         .unwrap_or_default();
     for row in rows {
-        let Ok(name) = row.try_get::<String>("", "datname") else { continue };
+        let Ok(name) = row.try_get::<String>("", "datname") else {
+            continue;
+        };
         let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
         if let Some(pid) = pid
             && !std::path::Path::new(&format!("/proc/{pid}")).exists()
         {
-            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
         }
     }
 }
 
 fn with_database(base_url: &str, name: &str) -> String {
     let (prefix, rest) = base_url.rsplit_once('/').unwrap_or((base_url, ""));
-    let query = rest.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    let query = rest
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
     format!("{prefix}/{name}{query}")
 }
 
@@ -149,7 +175,10 @@ impl TestHub {
             Template::Sqlite(path) => {
                 let copy = scratch_dir().join(format!("hub-{id}.sqlite"));
                 std::fs::copy(path, &copy).expect("copy template");
-                vars.insert("DATABASE_URL".into(), format!("sqlite://{}?mode=rwc", copy.display()));
+                vars.insert(
+                    "DATABASE_URL".into(),
+                    format!("sqlite://{}?mode=rwc", copy.display()),
+                );
             }
             Template::Postgres { base_url, name } => {
                 let db_name = format!("hub_t_{}_{id}", std::process::id());
@@ -188,7 +217,9 @@ impl TestHub {
 
     /// POSTs a GraphQL request and returns the JSON body, asserting HTTP 200.
     pub async fn query(&self, token: Option<&str>, document: &str, variables: Value) -> Value {
-        let response = self.post_graphql(token, &json!({ "query": document, "variables": variables })).await;
+        let response = self
+            .post_graphql(token, &json!({ "query": document, "variables": variables }))
+            .await;
         let status = response.status();
         let body: Value = response.json().await.expect("JSON body");
         assert_eq!(status, 200, "unexpected status; body: {body}");
@@ -197,7 +228,10 @@ impl TestHub {
 
     /// POSTs any JSON body to `/graphql`.
     pub async fn post_graphql(&self, token: Option<&str>, body: &Value) -> reqwest::Response {
-        let mut request = self.client.post(format!("{}/graphql", self.address)).json(body);
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -205,12 +239,21 @@ impl TestHub {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(format!("{}{path}", self.address)).send().await.expect("request sent")
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request sent")
     }
 
     /// The hub's `hub_db_statements_total` counter, read from `/metrics`.
     pub async fn statements(&self) -> u64 {
-        let text = self.get("/metrics").await.text().await.expect("metrics body");
+        let text = self
+            .get("/metrics")
+            .await
+            .text()
+            .await
+            .expect("metrics body");
         text.lines()
             .find_map(|l| l.strip_prefix("hub_db_statements_total "))
             .and_then(|v| v.trim().parse().ok())
@@ -227,10 +270,19 @@ impl Drop for TestHub {
             // Drop the database from a separate runtime: Drop cannot be async, and the
             // test's own runtime may be shutting down.
             let _ = std::thread::spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
                 rt.block_on(async {
                     if let Ok(admin) = Database::connect(&base_url).await {
-                        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                        let _ = admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await;
                         let _ = admin.close().await;
                     }
                 });

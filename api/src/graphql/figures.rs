@@ -5,16 +5,17 @@
 //! a rate — the hub is for improvement, not league tables.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use entities::observation;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select};
+use entities::{observation, school};
+use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::loaders::FigureSelection;
+use super::loaders::{FigureSelection, ObservationPage, SchoolPage, figures_query};
 use super::pagination::{KeyCursor, PageRequest, Totals, page_cost};
-use super::reference::{Indicator, shared};
+use super::reference::Indicator;
 use super::schools::School;
 use super::{RequestContext, loaders, request_context};
 use crate::access;
@@ -24,66 +25,104 @@ use crate::error::{Error, Result};
 /// The most indicator codes one filter may name.
 const MAX_INDICATORS_PER_FILTER: usize = 50;
 
+/// Where an observation finds the school it describes: its parent school when it was
+/// reached through one, otherwise the list it came in (loaded once for all siblings).
+#[derive(Clone)]
+pub enum SchoolSource {
+    Known(Arc<SchoolPage>, Arc<school::Model>),
+    Page(Arc<ObservationPage>),
+}
+
 /// One published figure.
-pub struct Observation(pub observation::Model);
+pub struct Observation {
+    row: observation::Model,
+    school: SchoolSource,
+}
+
+impl Observation {
+    pub fn new(row: observation::Model, school: SchoolSource) -> Self {
+        Observation { row, school }
+    }
+
+    /// Nodes for one list of rows.
+    fn list(rows: Vec<observation::Model>) -> Vec<Observation> {
+        let source = SchoolSource::Page(ObservationPage::new(&rows));
+        rows.into_iter()
+            .map(|row| Observation::new(row, source.clone()))
+            .collect()
+    }
+}
 
 #[Object]
 impl Observation {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.row.id.to_string())
     }
 
     async fn indicator_code(&self) -> &str {
-        &self.0.indicator_code
+        &self.row.indicator_code
     }
 
     async fn indicator(&self, ctx: &Context<'_>) -> Result<Indicator> {
-        indicator(ctx, &self.0.indicator_code).await
+        indicator(ctx, &self.row.indicator_code).await
     }
 
     /// Academic year, e.g. `2023/24`.
     async fn period(&self) -> &str {
-        &self.0.period
+        &self.row.period
     }
 
     async fn level(&self) -> Result<GeographicLevel> {
-        parse_level(&self.0)
+        parse_level(&self.row)
     }
 
     /// URN, LA code, region code or `E92000001`, depending on `level`.
     async fn area_code(&self) -> &str {
-        &self.0.area_code
+        &self.row.area_code
     }
 
     async fn pupil_group(&self) -> Result<PupilGroup> {
-        PupilGroup::parse(&self.0.pupil_group).ok_or_else(|| Error::Internal(format!("observation {} group", self.0.id)))
+        PupilGroup::parse(&self.row.pupil_group)
+            .ok_or_else(|| Error::Internal(format!("observation {} group", self.row.id)))
     }
 
     /// Count of pupils, sessions, events or score total behind the value.
     async fn numerator(&self) -> Option<f64> {
-        self.0.numerator
+        self.row.numerator
     }
 
     /// The cohort (pupils or sessions) the value is a share of; null for counts.
     async fn denominator(&self) -> Option<f64> {
-        self.0.denominator
+        self.row.denominator
     }
 
     /// `numerator / denominator × multiplier`, or the count itself.
     async fn value(&self) -> Option<f64> {
-        self.0.value
+        self.row.value
     }
 
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+        self.row.updated_at
     }
 
     /// The school, for `SCHOOL`-level figures.
     async fn school(&self, ctx: &Context<'_>) -> Result<Option<School>> {
-        let Some(urn) = self.0.school_urn else {
+        let Some(urn) = self.row.school_urn else {
             return Ok(None);
         };
-        Ok(loaders(ctx)?.schools.load_one(urn).await.map_err(shared)?.map(School))
+        match &self.school {
+            SchoolSource::Known(page, model) if model.urn == urn => {
+                Ok(Some(School::on_page(page.clone(), model.as_ref().clone())))
+            }
+            SchoolSource::Known(..) => Ok(None),
+            SchoolSource::Page(page) => {
+                let rc = request_context(ctx)?;
+                Ok(page
+                    .school(&rc.db, urn)
+                    .await?
+                    .map(|(page, model)| School::on_page(page, model)))
+            }
+        }
     }
 }
 
@@ -94,23 +133,39 @@ pub struct Series {
     level: String,
     area_code: String,
     points: Vec<observation::Model>,
+    school: SchoolSource,
 }
 
 impl Series {
     /// Groups rows (any order) into series ordered by indicator and group, with points
     /// in period order.
-    pub fn group(rows: Vec<observation::Model>) -> Vec<Series> {
-        let mut by_key: BTreeMap<(String, String, String, String), Vec<observation::Model>> = BTreeMap::new();
+    pub fn group(rows: Vec<observation::Model>, school: SchoolSource) -> Vec<Series> {
+        let mut by_key: BTreeMap<(String, String, String, String), Vec<observation::Model>> =
+            BTreeMap::new();
         for row in rows {
-            let key = (row.indicator_code.clone(), row.pupil_group.clone(), row.geographic_level.clone(), row.area_code.clone());
+            let key = (
+                row.indicator_code.clone(),
+                row.pupil_group.clone(),
+                row.geographic_level.clone(),
+                row.area_code.clone(),
+            );
             by_key.entry(key).or_default().push(row);
         }
         by_key
             .into_iter()
-            .map(|((indicator_code, pupil_group, level, area_code), mut points)| {
-                points.sort_by(|a, b| a.period.cmp(&b.period));
-                Series { indicator_code, pupil_group, level, area_code, points }
-            })
+            .map(
+                |((indicator_code, pupil_group, level, area_code), mut points)| {
+                    points.sort_by(|a, b| a.period.cmp(&b.period));
+                    Series {
+                        indicator_code,
+                        pupil_group,
+                        level,
+                        area_code,
+                        points,
+                        school: school.clone(),
+                    }
+                },
+            )
             .collect()
     }
 }
@@ -126,11 +181,13 @@ impl Series {
     }
 
     async fn pupil_group(&self) -> Result<PupilGroup> {
-        PupilGroup::parse(&self.pupil_group).ok_or_else(|| Error::Internal("series group".to_owned()))
+        PupilGroup::parse(&self.pupil_group)
+            .ok_or_else(|| Error::Internal("series group".to_owned()))
     }
 
     async fn level(&self) -> Result<GeographicLevel> {
-        GeographicLevel::parse(&self.level).ok_or_else(|| Error::Internal("series level".to_owned()))
+        GeographicLevel::parse(&self.level)
+            .ok_or_else(|| Error::Internal("series level".to_owned()))
     }
 
     async fn area_code(&self) -> &str {
@@ -139,7 +196,11 @@ impl Series {
 
     /// One observation per period, oldest first.
     async fn points(&self) -> Vec<Observation> {
-        self.points.iter().cloned().map(Observation).collect()
+        self.points
+            .iter()
+            .cloned()
+            .map(|row| Observation::new(row, self.school.clone()))
+            .collect()
     }
 }
 
@@ -207,7 +268,9 @@ impl FigureArgs {
                 )));
             }
         }
-        let mut groups = self.pupil_groups.unwrap_or_else(|| PupilGroup::ALL.to_vec());
+        let mut groups = self
+            .pupil_groups
+            .unwrap_or_else(|| PupilGroup::ALL.to_vec());
         groups.sort();
         groups.dedup();
         Ok(FigureSelection {
@@ -263,13 +326,16 @@ impl FigureQuery {
             pupil_groups: filter.pupil_groups,
         }
         .selection()?;
-        let mut query = filtered(observation::Entity::find(), &selection);
+        let mut query = figures_query(&selection);
         if let Some(level) = filter.level {
             query = query.filter(observation::Column::GeographicLevel.eq(level.as_str()));
         }
         if let Some(codes) = filter.area_codes {
             if codes.len() > rc.limits.max_page_size {
-                return Err(Error::bad_input(format!("at most {} area codes per request", rc.limits.max_page_size)));
+                return Err(Error::bad_input(format!(
+                    "at most {} area codes per request",
+                    rc.limits.max_page_size
+                )));
             }
             query = query.filter(observation::Column::AreaCode.is_in(codes));
         }
@@ -288,10 +354,16 @@ impl FigureQuery {
             .await?;
         let has_next = rows.len() > page.first;
         rows.truncate(page.first);
-        let mut connection = Connection::with_additional_fields(page.after.is_some(), has_next, Totals { total_count });
-        connection
-            .edges
-            .extend(rows.into_iter().map(|o| Edge::new(KeyCursor(o.id), Observation(o))));
+        let mut connection = Connection::with_additional_fields(
+            page.after.is_some(),
+            has_next,
+            Totals { total_count },
+        );
+        connection.edges.extend(
+            Observation::list(rows)
+                .into_iter()
+                .map(|o| Edge::new(KeyCursor(o.row.id), o)),
+        );
         Ok(connection)
     }
 
@@ -306,7 +378,8 @@ impl FigureQuery {
         let rc = request_context(ctx)?;
         access::require_figures(&rc.caller)?;
         let rows = area_figures(rc, &area, filter.selection()?).await?;
-        Ok(Series::group(rows))
+        let source = SchoolSource::Page(ObservationPage::new(&rows));
+        Ok(Series::group(rows, source))
     }
 
     /// The disadvantage gap for one school or area, per indicator and period.
@@ -325,7 +398,10 @@ impl FigureQuery {
             indicator_codes,
             period_from,
             period_to,
-            pupil_groups: Some(vec![PupilGroup::Disadvantaged, PupilGroup::NotDisadvantaged]),
+            pupil_groups: Some(vec![
+                PupilGroup::Disadvantaged,
+                PupilGroup::NotDisadvantaged,
+            ]),
         }
         .selection()?;
         let rows = area_figures(rc, &area, selection).await?;
@@ -335,11 +411,16 @@ impl FigureQuery {
 
 /// Pairs DISADVANTAGED and NOT_DISADVANTAGED rows by indicator and period.
 fn gap_figures(level: GeographicLevel, rows: Vec<observation::Model>) -> Vec<GapFigure> {
-    let mut pairs: BTreeMap<(String, String), (Option<observation::Model>, Option<observation::Model>)> = BTreeMap::new();
+    let mut pairs: BTreeMap<
+        (String, String),
+        (Option<observation::Model>, Option<observation::Model>),
+    > = BTreeMap::new();
     let mut area_code = String::new();
     for row in rows {
         area_code.clone_from(&row.area_code);
-        let slot = pairs.entry((row.indicator_code.clone(), row.period.clone())).or_default();
+        let slot = pairs
+            .entry((row.indicator_code.clone(), row.period.clone()))
+            .or_default();
         match PupilGroup::parse(&row.pupil_group) {
             Some(PupilGroup::Disadvantaged) => slot.0 = Some(row),
             Some(PupilGroup::NotDisadvantaged) => slot.1 = Some(row),
@@ -366,25 +447,12 @@ fn gap_figures(level: GeographicLevel, rows: Vec<observation::Model>) -> Vec<Gap
         .collect()
 }
 
-/// Applies a validated selection to an observation query.
-fn filtered(mut query: Select<observation::Entity>, selection: &FigureSelection) -> Select<observation::Entity> {
-    if let Some(indicators) = &selection.indicators {
-        query = query.filter(observation::Column::IndicatorCode.is_in(indicators.iter().cloned()));
-    }
-    if let Some(from) = &selection.period_from {
-        query = query.filter(observation::Column::Period.gte(from.clone()));
-    }
-    if let Some(to) = &selection.period_to {
-        query = query.filter(observation::Column::Period.lte(to.clone()));
-    }
-    if selection.groups.len() < PupilGroup::ALL.len() {
-        query = query.filter(observation::Column::PupilGroup.is_in(selection.groups.iter().map(|g| g.as_str())));
-    }
-    query
-}
-
-async fn area_figures(rc: &RequestContext, area: &AreaInput, selection: FigureSelection) -> Result<Vec<observation::Model>> {
-    let query = filtered(observation::Entity::find(), &selection)
+async fn area_figures(
+    rc: &RequestContext,
+    area: &AreaInput,
+    selection: FigureSelection,
+) -> Result<Vec<observation::Model>> {
+    let query = figures_query(&selection)
         .filter(observation::Column::GeographicLevel.eq(area.level.as_str()))
         .filter(observation::Column::AreaCode.eq(area.code.clone()))
         .order_by_asc(observation::Column::IndicatorCode)
@@ -395,14 +463,13 @@ async fn area_figures(rc: &RequestContext, area: &AreaInput, selection: FigureSe
 
 async fn indicator(ctx: &Context<'_>, code: &str) -> Result<Indicator> {
     loaders(ctx)?
-        .indicators
-        .load_one(code.to_owned())
-        .await
-        .map_err(shared)?
+        .indicator(code)
+        .await?
         .map(Indicator::from)
         .ok_or_else(|| Error::Internal(format!("indicator {code} missing from the catalogue")))
 }
 
 fn parse_level(row: &observation::Model) -> Result<GeographicLevel> {
-    GeographicLevel::parse(&row.geographic_level).ok_or_else(|| Error::Internal(format!("observation {} level", row.id)))
+    GeographicLevel::parse(&row.geographic_level)
+        .ok_or_else(|| Error::Internal(format!("observation {} level", row.id)))
 }

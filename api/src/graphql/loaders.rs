@@ -1,141 +1,105 @@
-//! Per-request DataLoaders: every nested field that reads the database goes through
-//! one of these, so sibling fields across a page of results share one `IN (…)` query.
+//! Batched loading for nested fields: the number of SQL statements a request makes
+//! depends on the shape of the query, never on how many rows it returns.
 //!
-//! Each loader returns `Arc<Error>`-wrapped failures because async-graphql clones the
-//! error to every field that waited on the batch.
+//! Two mechanisms, both deterministic:
+//!
+//! * **Small reference tables** (regions, the indicator catalogue, local authorities)
+//!   are read whole, at most once per request, behind a `OnceCell`.
+//! * **Sibling pages.** Nodes that come from one list (a page of schools, a page of
+//!   observations) share a page object that knows every key in the list. The first
+//!   node that needs related rows — its LA, its figures — loads them for all its
+//!   siblings in one `IN (…)` query; the others await the same cell.
+//!
+//! Why not async-graphql's `DataLoader`: it batches by time window (1 ms by default).
+//! Lists longer than 32 items are resolved by `FuturesUnordered`, which yields to the
+//! executor every 32 polls; if the window closes during such a yield the batch splits,
+//! so the statement count would depend on timing and machine load. A sibling page
+//! knows its full key set up front, so it never splits and never waits.
+//!
+//! Everything here is per request, so nothing loaded for one caller can reach another.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use async_graphql::dataloader::{DataLoader, Loader};
 use entities::{indicator, observation, organisation, region, school};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use tokio::sync::OnceCell;
 
 use crate::domain::{GeographicLevel, OrganisationKind, PupilGroup};
 use crate::error::Error;
 
-/// The loaders of one request.
+/// Reference tables of one request, each read at most once.
 pub struct Loaders {
-    pub regions: DataLoader<RegionLoader>,
-    pub organisations: DataLoader<OrganisationLoader>,
-    pub local_authorities: DataLoader<LocalAuthoritiesLoader>,
-    pub indicators: DataLoader<IndicatorLoader>,
-    pub schools: DataLoader<SchoolLoader>,
-    pub school_figures: DataLoader<SchoolFiguresLoader>,
+    db: DatabaseConnection,
+    regions: OnceCell<HashMap<String, region::Model>>,
+    local_authorities: OnceCell<HashMap<String, Vec<organisation::Model>>>,
+    indicators: OnceCell<HashMap<String, indicator::Model>>,
 }
 
 impl Loaders {
     pub fn new(db: DatabaseConnection) -> Self {
         Loaders {
-            regions: DataLoader::new(RegionLoader(db.clone()), tokio::spawn),
-            organisations: DataLoader::new(OrganisationLoader(db.clone()), tokio::spawn),
-            local_authorities: DataLoader::new(LocalAuthoritiesLoader(db.clone()), tokio::spawn),
-            indicators: DataLoader::new(IndicatorLoader(db.clone()), tokio::spawn),
-            schools: DataLoader::new(SchoolLoader(db.clone()), tokio::spawn),
-            school_figures: DataLoader::new(SchoolFiguresLoader(db), tokio::spawn),
+            db,
+            regions: OnceCell::new(),
+            local_authorities: OnceCell::new(),
+            indicators: OnceCell::new(),
         }
     }
-}
 
-type LoadResult<K, V> = Result<HashMap<K, V>, Arc<Error>>;
+    /// A region by code.
+    pub async fn region(&self, code: &str) -> Result<Option<region::Model>, Error> {
+        let regions = self
+            .regions
+            .get_or_try_init(|| async {
+                let rows = region::Entity::find().all(&self.db).await?;
+                Ok::<_, Error>(rows.into_iter().map(|r| (r.code.clone(), r)).collect())
+            })
+            .await?;
+        Ok(regions.get(code).cloned())
+    }
 
-fn db_error(err: sea_orm::DbErr) -> Arc<Error> {
-    Arc::new(Error::from(err))
-}
+    /// The local authorities of a region, by LA code.
+    pub async fn local_authorities(
+        &self,
+        region_code: &str,
+    ) -> Result<Vec<organisation::Model>, Error> {
+        let by_region = self
+            .local_authorities
+            .get_or_try_init(|| async {
+                let rows = organisation::Entity::find()
+                    .filter(
+                        organisation::Column::Kind.eq(OrganisationKind::LocalAuthority.as_str()),
+                    )
+                    .order_by_asc(organisation::Column::Code)
+                    .all(&self.db)
+                    .await?;
+                let mut by_region: HashMap<String, Vec<organisation::Model>> = HashMap::new();
+                for la in rows {
+                    if let Some(region) = la.region_code.clone() {
+                        by_region.entry(region).or_default().push(la);
+                    }
+                }
+                Ok::<_, Error>(by_region)
+            })
+            .await?;
+        Ok(by_region.get(region_code).cloned().unwrap_or_default())
+    }
 
-pub struct RegionLoader(DatabaseConnection);
-
-impl Loader<String> for RegionLoader {
-    type Value = region::Model;
-    type Error = Arc<Error>;
-
-    async fn load(&self, keys: &[String]) -> LoadResult<String, region::Model> {
-        let rows = region::Entity::find()
-            .filter(region::Column::Code.is_in(keys.iter().cloned()))
-            .all(&self.0)
-            .await
-            .map_err(db_error)?;
-        Ok(rows.into_iter().map(|r| (r.code.clone(), r)).collect())
+    /// An indicator of the catalogue by code.
+    pub async fn indicator(&self, code: &str) -> Result<Option<indicator::Model>, Error> {
+        let catalogue = self
+            .indicators
+            .get_or_try_init(|| async {
+                let rows = indicator::Entity::find().all(&self.db).await?;
+                Ok::<_, Error>(rows.into_iter().map(|i| (i.code.clone(), i)).collect())
+            })
+            .await?;
+        Ok(catalogue.get(code).cloned())
     }
 }
 
-pub struct OrganisationLoader(DatabaseConnection);
-
-impl Loader<i32> for OrganisationLoader {
-    type Value = organisation::Model;
-    type Error = Arc<Error>;
-
-    async fn load(&self, keys: &[i32]) -> LoadResult<i32, organisation::Model> {
-        let rows = organisation::Entity::find()
-            .filter(organisation::Column::Id.is_in(keys.iter().copied()))
-            .all(&self.0)
-            .await
-            .map_err(db_error)?;
-        Ok(rows.into_iter().map(|o| (o.id, o)).collect())
-    }
-}
-
-/// The local authorities of each region, by region code.
-pub struct LocalAuthoritiesLoader(DatabaseConnection);
-
-impl Loader<String> for LocalAuthoritiesLoader {
-    type Value = Vec<organisation::Model>;
-    type Error = Arc<Error>;
-
-    async fn load(&self, keys: &[String]) -> LoadResult<String, Vec<organisation::Model>> {
-        let rows = organisation::Entity::find()
-            .filter(organisation::Column::Kind.eq(OrganisationKind::LocalAuthority.as_str()))
-            .filter(organisation::Column::RegionCode.is_in(keys.iter().cloned()))
-            .order_by_asc(organisation::Column::Code)
-            .all(&self.0)
-            .await
-            .map_err(db_error)?;
-        let mut by_region: HashMap<String, Vec<organisation::Model>> =
-            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
-        for org in rows {
-            if let Some(list) = org.region_code.as_ref().and_then(|code| by_region.get_mut(code)) {
-                list.push(org);
-            }
-        }
-        Ok(by_region)
-    }
-}
-
-pub struct IndicatorLoader(DatabaseConnection);
-
-impl Loader<String> for IndicatorLoader {
-    type Value = indicator::Model;
-    type Error = Arc<Error>;
-
-    async fn load(&self, keys: &[String]) -> LoadResult<String, indicator::Model> {
-        let rows = indicator::Entity::find()
-            .filter(indicator::Column::Code.is_in(keys.iter().cloned()))
-            .all(&self.0)
-            .await
-            .map_err(db_error)?;
-        Ok(rows.into_iter().map(|i| (i.code.clone(), i)).collect())
-    }
-}
-
-pub struct SchoolLoader(DatabaseConnection);
-
-impl Loader<i32> for SchoolLoader {
-    type Value = school::Model;
-    type Error = Arc<Error>;
-
-    async fn load(&self, keys: &[i32]) -> LoadResult<i32, school::Model> {
-        let rows = school::Entity::find()
-            .filter(school::Column::Urn.is_in(keys.iter().copied()))
-            .all(&self.0)
-            .await
-            .map_err(db_error)?;
-        Ok(rows.into_iter().map(|s| (s.urn, s)).collect())
-    }
-}
-
-/// Which figures a nested `School.observations` asked for. Part of the loader key, so
-/// every school in a page that asks the same question shares one query, and two
-/// different questions in one document get one query each.
+/// Which figures a nested `School.observations` asked for. Two different questions in
+/// one document (e.g. two aliases) are two keys, each loaded once for the page.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FigureSelection {
     /// Sorted; `None` for every indicator.
@@ -146,49 +110,146 @@ pub struct FigureSelection {
     pub groups: Vec<PupilGroup>,
 }
 
-/// `SCHOOL`-level observations per (selection, URN), ordered by indicator, group and period.
-pub struct SchoolFiguresLoader(DatabaseConnection);
+type FiguresByUrn = HashMap<i32, Vec<observation::Model>>;
 
-impl Loader<(FigureSelection, i32)> for SchoolFiguresLoader {
-    type Value = Vec<observation::Model>;
-    type Error = Arc<Error>;
+/// The schools of one list, shared by their nodes.
+pub struct SchoolPage {
+    urns: Vec<i32>,
+    organisation_ids: Vec<i32>,
+    organisations: OnceCell<HashMap<i32, organisation::Model>>,
+    figures: Mutex<HashMap<FigureSelection, Arc<OnceCell<FiguresByUrn>>>>,
+}
 
-    async fn load(&self, keys: &[(FigureSelection, i32)]) -> LoadResult<(FigureSelection, i32), Vec<observation::Model>> {
-        let mut by_selection: HashMap<&FigureSelection, Vec<i32>> = HashMap::new();
-        for (selection, urn) in keys {
-            by_selection.entry(selection).or_default().push(*urn);
-        }
-        let mut out: HashMap<(FigureSelection, i32), Vec<observation::Model>> =
-            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
-        for (selection, urns) in by_selection {
-            let mut query = observation::Entity::find()
-                .filter(observation::Column::SchoolUrn.is_in(urns))
-                .filter(observation::Column::GeographicLevel.eq(GeographicLevel::School.as_str()))
-                .filter(observation::Column::PupilGroup.is_in(selection.groups.iter().map(|g| g.as_str())));
-            if let Some(indicators) = &selection.indicators {
-                query = query.filter(observation::Column::IndicatorCode.is_in(indicators.iter().cloned()));
-            }
-            if let Some(from) = &selection.period_from {
-                query = query.filter(observation::Column::Period.gte(from.clone()));
-            }
-            if let Some(to) = &selection.period_to {
-                query = query.filter(observation::Column::Period.lte(to.clone()));
-            }
-            let rows = query
-                .order_by_asc(observation::Column::IndicatorCode)
-                .order_by_asc(observation::Column::PupilGroup)
-                .order_by_asc(observation::Column::Period)
-                .all(&self.0)
-                .await
-                .map_err(db_error)?;
-            for row in rows {
-                if let Some(urn) = row.school_urn
-                    && let Some(list) = out.get_mut(&(selection.clone(), urn))
-                {
-                    list.push(row);
-                }
-            }
-        }
-        Ok(out)
+impl SchoolPage {
+    pub fn new(schools: &[school::Model]) -> Arc<Self> {
+        let mut organisation_ids: Vec<i32> = schools
+            .iter()
+            .flat_map(|s| [Some(s.la_id), s.trust_id, s.diocese_id])
+            .flatten()
+            .collect();
+        organisation_ids.sort_unstable();
+        organisation_ids.dedup();
+        Arc::new(SchoolPage {
+            urns: schools.iter().map(|s| s.urn).collect(),
+            organisation_ids,
+            organisations: OnceCell::new(),
+            figures: Mutex::new(HashMap::new()),
+        })
     }
+
+    /// The LA, trust or diocese of any school on the page.
+    pub async fn organisation(
+        &self,
+        db: &DatabaseConnection,
+        id: i32,
+    ) -> Result<Option<organisation::Model>, Error> {
+        let organisations = self
+            .organisations
+            .get_or_try_init(|| async {
+                let rows = organisation::Entity::find()
+                    .filter(organisation::Column::Id.is_in(self.organisation_ids.iter().copied()))
+                    .all(db)
+                    .await?;
+                Ok::<_, Error>(rows.into_iter().map(|o| (o.id, o)).collect())
+            })
+            .await?;
+        Ok(organisations.get(&id).cloned())
+    }
+
+    /// `SCHOOL`-level figures of one school on the page, ordered by indicator, group and
+    /// period; the first call for a selection loads it for every school on the page.
+    pub async fn figures(
+        &self,
+        db: &DatabaseConnection,
+        selection: &FigureSelection,
+        urn: i32,
+    ) -> Result<Vec<observation::Model>, Error> {
+        let cell = {
+            let mut cells = self
+                .figures
+                .lock()
+                .map_err(|_| Error::Internal("figure cache poisoned".to_owned()))?;
+            cells.entry(selection.clone()).or_default().clone()
+        };
+        let by_urn = cell
+            .get_or_try_init(|| async {
+                let rows = figures_query(selection)
+                    .filter(observation::Column::SchoolUrn.is_in(self.urns.iter().copied()))
+                    .filter(
+                        observation::Column::GeographicLevel.eq(GeographicLevel::School.as_str()),
+                    )
+                    .order_by_asc(observation::Column::IndicatorCode)
+                    .order_by_asc(observation::Column::PupilGroup)
+                    .order_by_asc(observation::Column::Period)
+                    .all(db)
+                    .await?;
+                let mut by_urn: FiguresByUrn = HashMap::new();
+                for row in rows {
+                    if let Some(urn) = row.school_urn {
+                        by_urn.entry(urn).or_default().push(row);
+                    }
+                }
+                Ok::<_, Error>(by_urn)
+            })
+            .await?;
+        Ok(by_urn.get(&urn).cloned().unwrap_or_default())
+    }
+}
+
+/// The observations of one list: the schools they describe load together.
+pub struct ObservationPage {
+    urns: Vec<i32>,
+    schools: OnceCell<(Arc<SchoolPage>, HashMap<i32, school::Model>)>,
+}
+
+impl ObservationPage {
+    pub fn new(rows: &[observation::Model]) -> Arc<Self> {
+        let mut urns: Vec<i32> = rows.iter().filter_map(|o| o.school_urn).collect();
+        urns.sort_unstable();
+        urns.dedup();
+        Arc::new(ObservationPage {
+            urns,
+            schools: OnceCell::new(),
+        })
+    }
+
+    /// The school a `SCHOOL`-level figure describes, with the page its siblings share.
+    pub async fn school(
+        &self,
+        db: &DatabaseConnection,
+        urn: i32,
+    ) -> Result<Option<(Arc<SchoolPage>, school::Model)>, Error> {
+        let (page, schools) = self
+            .schools
+            .get_or_try_init(|| async {
+                let rows = school::Entity::find()
+                    .filter(school::Column::Urn.is_in(self.urns.iter().copied()))
+                    .all(db)
+                    .await?;
+                let page = SchoolPage::new(&rows);
+                Ok::<_, Error>((page, rows.into_iter().map(|s| (s.urn, s)).collect()))
+            })
+            .await?;
+        Ok(schools.get(&urn).map(|s| (page.clone(), s.clone())))
+    }
+}
+
+/// Observations matching a validated selection (indicators, periods, groups).
+pub fn figures_query(selection: &FigureSelection) -> sea_orm::Select<observation::Entity> {
+    let mut query = observation::Entity::find();
+    if let Some(indicators) = &selection.indicators {
+        query = query.filter(observation::Column::IndicatorCode.is_in(indicators.iter().cloned()));
+    }
+    if let Some(from) = &selection.period_from {
+        query = query.filter(observation::Column::Period.gte(from.clone()));
+    }
+    if let Some(to) = &selection.period_to {
+        query = query.filter(observation::Column::Period.lte(to.clone()));
+    }
+    if selection.groups.len() < PupilGroup::ALL.len() {
+        query = query.filter(
+            observation::Column::PupilGroup.is_in(selection.groups.iter().map(|g| g.as_str())),
+        );
+    }
+    query
 }

@@ -3,9 +3,9 @@
 //! One file per domain area: `reference` (regions, organisations, the indicator
 //! catalogue), `schools` (the register), `figures` (observations, time series, the
 //! disadvantage gap). Resolvers stay thin: they read the request context, ask the
-//! `access` module, and query through sea-orm; nested fields go through the per-request
-//! DataLoaders in `loaders`, so the number of SQL statements a request makes does not
-//! grow with the number of rows it returns.
+//! `access` module, and query through sea-orm; nested fields load through `loaders`
+//! (per-request reference caches and sibling pages), so the number of SQL statements a
+//! request makes does not grow with the number of rows it returns.
 //!
 //! Limits (depth, complexity, page size) bound what one request can cost. Connections
 //! cost `first × child` so a wide page of deep nodes is refused up front, before any
@@ -19,41 +19,56 @@ mod schools;
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
-use async_graphql::{Context, EmptyMutation, EmptySubscription, MergedObject, Response, Schema, SchemaBuilder};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextRequest,
+};
+use async_graphql::{
+    Context, EmptyMutation, EmptySubscription, MergedObject, Response, Schema, SchemaBuilder,
+};
 use sea_orm::DatabaseConnection;
 
 use crate::auth::Caller;
 use crate::config::Limits;
 use crate::error::{Error, ErrorCode};
+use crate::telemetry::Metrics;
 
 pub use loaders::Loaders;
 
 #[derive(MergedObject, Default)]
-pub struct Query(reference::ReferenceQuery, schools::SchoolQuery, figures::FigureQuery);
+pub struct Query(
+    reference::ReferenceQuery,
+    schools::SchoolQuery,
+    figures::FigureQuery,
+);
 
 pub type HubSchema = Schema<Query, EmptyMutation, EmptySubscription>;
 
 /// Builds the schema with the configured limits. No data is attached: everything a
 /// resolver needs arrives per request in [`RequestContext`], so the same schema value
 /// serves every caller and `export-schema` needs no database.
-pub fn build(limits: &Limits) -> HubSchema {
-    builder(limits).finish()
+pub fn build(limits: &Limits, metrics: Metrics) -> HubSchema {
+    builder(limits, metrics).finish()
 }
 
-fn builder(limits: &Limits) -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
+fn builder(
+    limits: &Limits,
+    metrics: Metrics,
+) -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
     Schema::build(Query::default(), EmptyMutation, EmptySubscription)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         // Fragment recursion is already an error; this bounds the parser's own work.
         .limit_recursive_depth(64)
         .limit_directives(16)
-        .extension(ClientErrorCodes)
+        .extension(RequestOutcome { metrics })
 }
 
 /// The exported SDL, as written to `schema.graphql`.
 pub fn sdl() -> String {
-    build(&Limits::default()).sdl()
+    build(&Limits::default(), Metrics::new()).sdl()
 }
 
 /// What every resolver needs for one request.
@@ -64,8 +79,8 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    /// Attaches the context and fresh DataLoaders to a request. Loaders are per request
-    /// on purpose: their cache then can never hand one caller's rows to another.
+    /// Attaches the context and fresh loaders to a request. Loaders are per request on
+    /// purpose: their caches then can never hand one caller's rows to another.
     pub fn attach(self, request: async_graphql::Request) -> async_graphql::Request {
         let loaders = Loaders::new(self.db.clone());
         request.data(self).data(loaders)
@@ -79,29 +94,49 @@ pub(crate) fn request_context<'a>(ctx: &Context<'a>) -> Result<&'a RequestContex
 }
 
 pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> Result<&'a Loaders, Error> {
-    ctx.data::<Loaders>().map_err(|_| Error::Internal("loaders missing".to_owned()))
+    ctx.data::<Loaders>()
+        .map_err(|_| Error::Internal("loaders missing".to_owned()))
 }
 
-/// Gives every error a machine-readable `extensions.code`.
+/// Finishes every GraphQL request the same way: gives each error a machine-readable
+/// `extensions.code`, then records the request in the metrics.
 ///
-/// Errors raised by the hub's own code already carry one (see `error.rs`). Whatever is
-/// left came from the GraphQL engine rejecting the request itself — a syntax error, an
-/// unknown field, a wrong argument type, a depth or complexity limit — which is the
+/// Errors raised by the hub's own code already carry a code (see `error.rs`). Whatever
+/// is left came from the GraphQL engine rejecting the request itself — a syntax error,
+/// an unknown field, a wrong argument type, a depth or complexity limit — which is the
 /// client's to fix, hence `BAD_USER_INPUT`.
-struct ClientErrorCodes;
+///
+/// Metrics are taken here rather than in the HTTP handler because only the engine knows
+/// the operation's name when the client did not send `operationName`.
+struct RequestOutcome {
+    metrics: Metrics,
+}
 
-impl ExtensionFactory for ClientErrorCodes {
+impl ExtensionFactory for RequestOutcome {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ClientErrorCodes)
+        Arc::new(RequestOutcomeExtension {
+            metrics: self.metrics.clone(),
+            operation: Mutex::new(None),
+        })
     }
 }
 
+/// One per request (the factory creates a fresh one each time).
+struct RequestOutcomeExtension {
+    metrics: Metrics,
+    operation: Mutex<Option<String>>,
+}
+
 #[async_graphql::async_trait::async_trait]
-impl Extension for ClientErrorCodes {
+impl Extension for RequestOutcomeExtension {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let started = Instant::now();
         let mut response = next.run(ctx).await;
         for error in &mut response.errors {
-            let has_code = error.extensions.as_ref().is_some_and(|ext| ext.get("code").is_some());
+            let has_code = error
+                .extensions
+                .as_ref()
+                .is_some_and(|ext| ext.get("code").is_some());
             if !has_code {
                 error
                     .extensions
@@ -109,6 +144,28 @@ impl Extension for ClientErrorCodes {
                     .set("code", ErrorCode::BadUserInput.as_str());
             }
         }
+        let operation = self.operation.lock().ok().and_then(|mut slot| slot.take());
+        let codes = response.errors.iter().filter_map(|error| {
+            let value = error.extensions.as_ref()?.get("code")?;
+            match value {
+                async_graphql::Value::String(code) => Some(code.as_str()),
+                _ => None,
+            }
+        });
+        self.metrics
+            .record_request(operation.as_deref(), started.elapsed(), codes);
         response
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        if let (Some(name), Ok(mut slot)) = (operation_name, self.operation.lock()) {
+            *slot = Some(name.to_owned());
+        }
+        next.run(ctx, operation_name).await
     }
 }

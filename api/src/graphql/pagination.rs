@@ -56,7 +56,9 @@ impl PageRequest {
             }
             Some(n) => n as usize,
         };
-        let after = after.map(|c| KeyCursor::decode_cursor(&c).map(|k| k.0)).transpose()?;
+        let after = after
+            .map(|c| KeyCursor::decode_cursor(&c).map(|k| k.0))
+            .transpose()?;
         Ok(PageRequest { first, after })
     }
 

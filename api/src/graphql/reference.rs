@@ -28,8 +28,8 @@ impl Region {
 
     /// The region's local authorities, by LA code.
     async fn local_authorities(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
-        let las = loaders(ctx)?.local_authorities.load_one(self.0.code.clone()).await.map_err(shared)?;
-        Ok(las.unwrap_or_default().into_iter().map(Organisation).collect())
+        let las = loaders(ctx)?.local_authorities(&self.0.code).await?;
+        Ok(las.into_iter().map(Organisation).collect())
     }
 }
 
@@ -43,8 +43,12 @@ impl Organisation {
     }
 
     async fn kind(&self) -> Result<OrganisationKind> {
-        OrganisationKind::parse(&self.0.kind)
-            .ok_or_else(|| Error::Internal(format!("organisation {} has unknown kind {:?}", self.0.id, self.0.kind)))
+        OrganisationKind::parse(&self.0.kind).ok_or_else(|| {
+            Error::Internal(format!(
+                "organisation {} has unknown kind {:?}",
+                self.0.id, self.0.kind
+            ))
+        })
     }
 
     /// LA code, trust UID, URN… unique within the kind.
@@ -61,7 +65,7 @@ impl Organisation {
         let Some(code) = &self.0.region_code else {
             return Ok(None);
         };
-        Ok(loaders(ctx)?.regions.load_one(code.clone()).await.map_err(shared)?.map(Region))
+        Ok(loaders(ctx)?.region(code).await?.map(Region))
     }
 }
 
@@ -82,12 +86,14 @@ pub struct Indicator {
 #[ComplexObject]
 impl Indicator {
     async fn unit(&self) -> Result<Unit> {
-        Unit::parse(&self.unit_text).ok_or_else(|| Error::Internal(format!("indicator {} unit", self.code)))
+        Unit::parse(&self.unit_text)
+            .ok_or_else(|| Error::Internal(format!("indicator {} unit", self.code)))
     }
 
     /// Whether a higher value is better, worse, or context only.
     async fn polarity(&self) -> Result<Polarity> {
-        Polarity::parse(&self.polarity_text).ok_or_else(|| Error::Internal(format!("indicator {} polarity", self.code)))
+        Polarity::parse(&self.polarity_text)
+            .ok_or_else(|| Error::Internal(format!("indicator {} polarity", self.code)))
     }
 }
 
@@ -121,14 +127,20 @@ impl ReferenceQuery {
     async fn regions(&self, ctx: &Context<'_>) -> Result<Vec<Region>> {
         let rc = request_context(ctx)?;
         access::public(&rc.caller)?;
-        let rows = region::Entity::find().order_by_asc(region::Column::Code).all(&rc.db).await?;
+        let rows = region::Entity::find()
+            .order_by_asc(region::Column::Code)
+            .all(&rc.db)
+            .await?;
         Ok(rows.into_iter().map(Region).collect())
     }
 
     async fn region(&self, ctx: &Context<'_>, code: String) -> Result<Option<Region>> {
         let rc = request_context(ctx)?;
         access::public(&rc.caller)?;
-        Ok(region::Entity::find_by_id(code).one(&rc.db).await?.map(Region))
+        Ok(region::Entity::find_by_id(code)
+            .one(&rc.db)
+            .await?
+            .map(Region))
     }
 
     /// Partner organisations, by id.
@@ -152,7 +164,8 @@ impl ReferenceQuery {
         }
         if let Some(text) = filter.name_contains {
             query = query.filter(
-                Expr::expr(Func::lower(Expr::col(organisation::Column::Name))).like(like_pattern(&text)),
+                Expr::expr(Func::lower(Expr::col(organisation::Column::Name)))
+                    .like(like_pattern(&text)),
             );
         }
         let total_count = if ctx.look_ahead().field("totalCount").exists() {
@@ -170,15 +183,25 @@ impl ReferenceQuery {
             .await?;
         let has_next = rows.len() > page.first;
         rows.truncate(page.first);
-        let mut connection = Connection::with_additional_fields(page.after.is_some(), has_next, Totals { total_count });
-        connection
-            .edges
-            .extend(rows.into_iter().map(|o| Edge::new(KeyCursor(o.id.into()), Organisation(o))));
+        let mut connection = Connection::with_additional_fields(
+            page.after.is_some(),
+            has_next,
+            Totals { total_count },
+        );
+        connection.edges.extend(
+            rows.into_iter()
+                .map(|o| Edge::new(KeyCursor(o.id.into()), Organisation(o))),
+        );
         Ok(connection)
     }
 
     /// One organisation by kind and code, e.g. `LOCAL_AUTHORITY` `852`.
-    async fn organisation(&self, ctx: &Context<'_>, kind: OrganisationKind, code: String) -> Result<Option<Organisation>> {
+    async fn organisation(
+        &self,
+        ctx: &Context<'_>,
+        kind: OrganisationKind,
+        code: String,
+    ) -> Result<Option<Organisation>> {
         let rc = request_context(ctx)?;
         access::public(&rc.caller)?;
         let org = organisation::Entity::find()
@@ -193,14 +216,20 @@ impl ReferenceQuery {
     async fn indicators(&self, ctx: &Context<'_>) -> Result<Vec<Indicator>> {
         let rc = request_context(ctx)?;
         access::public(&rc.caller)?;
-        let rows = indicator::Entity::find().order_by_asc(indicator::Column::Code).all(&rc.db).await?;
+        let rows = indicator::Entity::find()
+            .order_by_asc(indicator::Column::Code)
+            .all(&rc.db)
+            .await?;
         Ok(rows.into_iter().map(Indicator::from).collect())
     }
 
     async fn indicator(&self, ctx: &Context<'_>, code: String) -> Result<Option<Indicator>> {
         let rc = request_context(ctx)?;
         access::public(&rc.caller)?;
-        Ok(indicator::Entity::find_by_id(code).one(&rc.db).await?.map(Indicator::from))
+        Ok(indicator::Entity::find_by_id(code)
+            .one(&rc.db)
+            .await?
+            .map(Indicator::from))
     }
 }
 
@@ -216,9 +245,4 @@ pub(super) fn like_pattern(text: &str) -> LikeExpr {
     }
     pattern.push('%');
     LikeExpr::new(pattern).escape('\\')
-}
-
-/// Unwraps a loader's shared error into the hub's error.
-pub(super) fn shared(err: std::sync::Arc<Error>) -> Error {
-    (*err).clone()
 }

@@ -7,111 +7,152 @@ use entities::{organisation, school};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query as SqlQuery};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::figures::{FigureArgs, Observation, Series};
+use std::sync::Arc;
+
+use super::figures::{FigureArgs, Observation, SchoolSource, Series};
+use super::loaders::SchoolPage;
 use super::pagination::{KeyCursor, PageRequest, Totals, page_cost};
-use super::reference::{Organisation, Region, like_pattern, shared};
+use super::reference::{Organisation, Region, like_pattern};
 use super::{loaders, request_context};
 use crate::access;
 use crate::domain::{EstablishmentType, OrganisationKind, Phase};
 use crate::error::{Error, Result};
 
-pub struct School(pub school::Model);
+/// A school on the register. Nodes of one list share a [`SchoolPage`], so their LAs,
+/// trusts and figures load in one query for the whole list.
+pub struct School {
+    model: Arc<school::Model>,
+    page: Arc<SchoolPage>,
+}
+
+impl School {
+    /// Nodes for one list of schools, sharing one page.
+    pub fn list(rows: Vec<school::Model>) -> Vec<School> {
+        let page = SchoolPage::new(&rows);
+        rows.into_iter()
+            .map(|model| School {
+                model: Arc::new(model),
+                page: page.clone(),
+            })
+            .collect()
+    }
+
+    pub fn on_page(page: Arc<SchoolPage>, model: school::Model) -> School {
+        School {
+            model: Arc::new(model),
+            page,
+        }
+    }
+
+    async fn figures(
+        &self,
+        ctx: &Context<'_>,
+        filter: FigureArgs,
+    ) -> Result<Vec<entities::observation::Model>> {
+        let rc = request_context(ctx)?;
+        access::require_figures(&rc.caller)?;
+        let selection = filter.selection()?;
+        self.page.figures(&rc.db, &selection, self.model.urn).await
+    }
+
+    fn as_source(&self) -> SchoolSource {
+        SchoolSource::Known(self.page.clone(), self.model.clone())
+    }
+
+    async fn organisation(&self, ctx: &Context<'_>, id: i32) -> Result<Option<Organisation>> {
+        let rc = request_context(ctx)?;
+        Ok(self.page.organisation(&rc.db, id).await?.map(Organisation))
+    }
+}
 
 #[Object]
 impl School {
     /// Unique reference number.
     async fn urn(&self) -> i32 {
-        self.0.urn
+        self.model.urn
     }
 
     async fn name(&self) -> &str {
-        &self.0.name
+        &self.model.name
     }
 
     async fn phase(&self) -> Result<Phase> {
-        Phase::parse(&self.0.phase).ok_or_else(|| Error::Internal(format!("school {} phase", self.0.urn)))
+        Phase::parse(&self.model.phase)
+            .ok_or_else(|| Error::Internal(format!("school {} phase", self.model.urn)))
     }
 
     async fn establishment_type(&self) -> Result<EstablishmentType> {
-        EstablishmentType::parse(&self.0.establishment_type)
-            .ok_or_else(|| Error::Internal(format!("school {} type", self.0.urn)))
+        EstablishmentType::parse(&self.model.establishment_type)
+            .ok_or_else(|| Error::Internal(format!("school {} type", self.model.urn)))
     }
 
     async fn is_open(&self) -> bool {
-        self.0.is_open
+        self.model.is_open
     }
 
     async fn pupils_on_roll(&self) -> i32 {
-        self.0.pupils_on_roll
+        self.model.pupils_on_roll
     }
 
     async fn last_inspection_date(&self) -> Option<NaiveDate> {
-        self.0.last_inspection_date
+        self.model.last_inspection_date
     }
 
     async fn local_authority(&self, ctx: &Context<'_>) -> Result<Organisation> {
-        organisation_by_id(ctx, self.0.la_id)
+        self.organisation(ctx, self.model.la_id)
             .await?
-            .ok_or_else(|| Error::Internal(format!("school {} has no LA row", self.0.urn)))
+            .ok_or_else(|| Error::Internal(format!("school {} has no LA row", self.model.urn)))
     }
 
     /// The academy trust, for academies and free schools.
     async fn trust(&self, ctx: &Context<'_>) -> Result<Option<Organisation>> {
-        match self.0.trust_id {
-            Some(id) => organisation_by_id(ctx, id).await,
+        match self.model.trust_id {
+            Some(id) => self.organisation(ctx, id).await,
             None => Ok(None),
         }
     }
 
     /// The diocese, for church schools.
     async fn diocese(&self, ctx: &Context<'_>) -> Result<Option<Organisation>> {
-        match self.0.diocese_id {
-            Some(id) => organisation_by_id(ctx, id).await,
+        match self.model.diocese_id {
+            Some(id) => self.organisation(ctx, id).await,
             None => Ok(None),
         }
     }
 
     async fn region(&self, ctx: &Context<'_>) -> Result<Region> {
         loaders(ctx)?
-            .regions
-            .load_one(self.0.region_code.clone())
-            .await
-            .map_err(shared)?
+            .region(&self.model.region_code)
+            .await?
             .map(Region)
-            .ok_or_else(|| Error::Internal(format!("school {} region", self.0.urn)))
+            .ok_or_else(|| Error::Internal(format!("school {} region", self.model.urn)))
     }
 
     /// This school's figures, ordered by indicator, pupil group and period.
     #[graphql(complexity = "10 * child_complexity")]
-    async fn observations(&self, ctx: &Context<'_>, #[graphql(default)] args: FigureArgs) -> Result<Vec<Observation>> {
-        let rows = self.figures(ctx, args).await?;
-        Ok(rows.into_iter().map(Observation).collect())
+    async fn observations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] filter: FigureArgs,
+    ) -> Result<Vec<Observation>> {
+        let rows = self.figures(ctx, filter).await?;
+        let source = self.as_source();
+        Ok(rows
+            .into_iter()
+            .map(|row| Observation::new(row, source.clone()))
+            .collect())
     }
 
     /// This school's figures as one series per indicator and pupil group.
     #[graphql(complexity = "10 * child_complexity")]
-    async fn time_series(&self, ctx: &Context<'_>, #[graphql(default)] args: FigureArgs) -> Result<Vec<Series>> {
-        let rows = self.figures(ctx, args).await?;
-        Ok(Series::group(rows))
+    async fn time_series(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] filter: FigureArgs,
+    ) -> Result<Vec<Series>> {
+        let rows = self.figures(ctx, filter).await?;
+        Ok(Series::group(rows, self.as_source()))
     }
-}
-
-impl School {
-    async fn figures(&self, ctx: &Context<'_>, args: FigureArgs) -> Result<Vec<entities::observation::Model>> {
-        let rc = request_context(ctx)?;
-        access::require_figures(&rc.caller)?;
-        let selection = args.selection()?;
-        Ok(loaders(ctx)?
-            .school_figures
-            .load_one((selection, self.0.urn))
-            .await
-            .map_err(shared)?
-            .unwrap_or_default())
-    }
-}
-
-async fn organisation_by_id(ctx: &Context<'_>, id: i32) -> Result<Option<Organisation>> {
-    Ok(loaders(ctx)?.organisations.load_one(id).await.map_err(shared)?.map(Organisation))
 }
 
 /// Filters for `schools`; all optional, combined with AND.
@@ -151,10 +192,16 @@ impl SchoolQuery {
             query = query.filter(school::Column::RegionCode.eq(region));
         }
         if let Some(la) = filter.la_code {
-            query = query.filter(school::Column::LaId.in_subquery(organisation_ids(OrganisationKind::LocalAuthority, la)));
+            query = query.filter(
+                school::Column::LaId
+                    .in_subquery(organisation_ids(OrganisationKind::LocalAuthority, la)),
+            );
         }
         if let Some(trust) = filter.trust_code {
-            query = query.filter(school::Column::TrustId.in_subquery(organisation_ids(OrganisationKind::Trust, trust)));
+            query = query.filter(
+                school::Column::TrustId
+                    .in_subquery(organisation_ids(OrganisationKind::Trust, trust)),
+            );
         }
         if let Some(phase) = filter.phase {
             query = query.filter(school::Column::Phase.eq(phase.as_str()));
@@ -166,7 +213,9 @@ impl SchoolQuery {
             query = query.filter(school::Column::IsOpen.eq(open));
         }
         if let Some(text) = filter.name_contains {
-            query = query.filter(Expr::expr(Func::lower(Expr::col(school::Column::Name))).like(like_pattern(&text)));
+            query = query.filter(
+                Expr::expr(Func::lower(Expr::col(school::Column::Name))).like(like_pattern(&text)),
+            );
         }
         let total_count = if ctx.look_ahead().field("totalCount").exists() {
             query.clone().count(&rc.db).await?
@@ -183,10 +232,16 @@ impl SchoolQuery {
             .await?;
         let has_next = rows.len() > page.first;
         rows.truncate(page.first);
-        let mut connection = Connection::with_additional_fields(page.after.is_some(), has_next, Totals { total_count });
-        connection
-            .edges
-            .extend(rows.into_iter().map(|s| Edge::new(KeyCursor(s.urn.into()), School(s))));
+        let mut connection = Connection::with_additional_fields(
+            page.after.is_some(),
+            has_next,
+            Totals { total_count },
+        );
+        connection.edges.extend(
+            School::list(rows)
+                .into_iter()
+                .map(|s| Edge::new(KeyCursor(s.model.urn.into()), s)),
+        );
         Ok(connection)
     }
 
@@ -194,7 +249,8 @@ impl SchoolQuery {
     async fn school(&self, ctx: &Context<'_>, urn: i32) -> Result<Option<School>> {
         let rc = request_context(ctx)?;
         access::public(&rc.caller)?;
-        Ok(school::Entity::find_by_id(urn).one(&rc.db).await?.map(School))
+        let row = school::Entity::find_by_id(urn).one(&rc.db).await?;
+        Ok(School::list(row.into_iter().collect()).pop())
     }
 }
 

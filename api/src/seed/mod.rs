@@ -17,6 +17,8 @@
 //! observations) never holds more than a batch of rows in memory. Only the area totals
 //! (LA, region, England) are kept for the whole run, and written last.
 
+#[cfg(test)]
+mod calibrate;
 mod random;
 mod reference;
 mod register;
@@ -27,8 +29,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveTime, Utc};
 use entities::{indicator, observation, organisation, pupil_record, region, school};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, TransactionTrait,
+    ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ConnectionTrait, DatabaseConnection,
+    DbErr, EntityTrait, TransactionTrait,
 };
 
 use crate::domain::{OrganisationKind, Polarity, Unit};
@@ -110,15 +112,15 @@ pub async fn seed(
         return Err(SeedError::NotEmpty);
     }
     let register = register::build(scale);
-    let mut summary = SeedSummary::default();
-
-    summary.regions = insert_regions(&txn).await?;
-    progress(&format!("regions: {}", summary.regions));
+    let regions = insert_regions(&txn).await?;
+    progress(&format!("regions: {regions}"));
     let indicators = insert_indicators(&txn).await?;
     progress(&format!("indicators: {indicators}"));
     let organisations = insert_organisations(&txn, &register).await?;
-    summary.organisations = organisations.len() as u64;
-    progress(&format!("organisations: {}", thousands(summary.organisations)));
+    progress(&format!(
+        "organisations: {}",
+        thousands(organisations.len() as u64)
+    ));
 
     let total_schools = register.schools.len();
     progress(&format!("schools: {}", thousands(total_schools as u64)));
@@ -131,12 +133,16 @@ pub async fn seed(
         for batch in register.schools[la.schools.clone()].chunks(SCHOOLS_PER_BATCH) {
             let outputs: Vec<SchoolOutput> = batch
                 .iter()
-                .map(|school| simulate::run_school(school, la.effect, pupil_key_secret, &mut totals))
+                .map(|school| {
+                    simulate::run_school(school, la.effect, pupil_key_secret, &mut totals)
+                })
                 .collect();
             let schools = batch
                 .iter()
                 .zip(&outputs)
-                .map(|(plan, output)| school_model(plan, output.pupils_on_roll, &register, &organisations))
+                .map(|(plan, output)| {
+                    school_model(plan, output.pupils_on_roll, &register, &organisations)
+                })
                 .collect::<Result<Vec<_>, DbErr>>()?;
             insert_all(&txn, schools).await?;
             // Figures and records follow their schools, which now exist for the
@@ -163,21 +169,28 @@ pub async fn seed(
             ));
         }
     }
-    summary.schools = total_schools as u64;
 
     for row in totals.rows() {
         observations.push(&txn, observation_model(row)).await?;
     }
     observations.flush(&txn).await?;
     pupils.flush(&txn).await?;
-    summary.observations = observations.written;
-    summary.pupil_records = pupils.written;
+    let summary = SeedSummary {
+        regions,
+        organisations: organisations.len() as u64,
+        schools: total_schools as u64,
+        observations: observations.written,
+        pupil_records: pupils.written,
+    };
     progress(&format!(
         "observations: {} ({} for LAs, regions and England)",
         thousands(summary.observations),
-        thousands(totals.len() as u64)
+        thousands(totals.row_count() as u64)
     ));
-    progress(&format!("pupil records: {}", thousands(summary.pupil_records)));
+    progress(&format!(
+        "pupil records: {}",
+        thousands(summary.pupil_records)
+    ));
 
     txn.commit().await?;
     Ok(summary)
@@ -191,7 +204,10 @@ struct Batch<A> {
 
 impl<A> Default for Batch<A> {
     fn default() -> Self {
-        Batch { rows: Vec::with_capacity(ROWS_PER_INSERT), written: 0 }
+        Batch {
+            rows: Vec::with_capacity(ROWS_PER_INSERT),
+            written: 0,
+        }
     }
 }
 
@@ -207,13 +223,18 @@ impl<A: ActiveModelTrait + Send> Batch<A> {
     async fn flush(&mut self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
         let rows = std::mem::replace(&mut self.rows, Vec::with_capacity(ROWS_PER_INSERT));
         self.written += rows.len() as u64;
-        A::Entity::insert_many(rows).exec_without_returning(db).await?;
+        A::Entity::insert_many(rows)
+            .exec_without_returning(db)
+            .await?;
         Ok(())
     }
 }
 
 /// Inserts rows in statements of `ROWS_PER_INSERT`; returns how many were written.
-async fn insert_all<A: ActiveModelTrait + Send>(db: &impl ConnectionTrait, rows: Vec<A>) -> Result<u64, DbErr> {
+async fn insert_all<A: ActiveModelTrait + Send>(
+    db: &impl ConnectionTrait,
+    rows: Vec<A>,
+) -> Result<u64, DbErr> {
     let mut batch = Batch::default();
     for row in rows {
         batch.push(db, row).await?;
@@ -223,7 +244,10 @@ async fn insert_all<A: ActiveModelTrait + Send>(db: &impl ConnectionTrait, rows:
 }
 
 async fn insert_regions(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
-    let rows = REGIONS.iter().map(|r| region::ActiveModel { code: Set(r.code.to_owned()), name: Set(r.name.to_owned()) });
+    let rows = REGIONS.iter().map(|r| region::ActiveModel {
+        code: Set(r.code.to_owned()),
+        name: Set(r.name.to_owned()),
+    });
     insert_all(db, rows.collect()).await
 }
 
@@ -254,47 +278,94 @@ impl OrganisationIds {
         self.0
             .get(&(kind, code.to_owned()))
             .copied()
-            .ok_or_else(|| DbErr::Custom(format!("seed: organisation {kind}:{code} was not written")))
+            .ok_or_else(|| {
+                DbErr::Custom(format!("seed: organisation {kind}:{code} was not written"))
+            })
     }
 }
 
 /// Writes every partner organisation, then reads the ids back. Ids are left to the
 /// database (rather than chosen here) so that PostgreSQL's sequence stays in step for
 /// organisations created later through the API.
-async fn insert_organisations(db: &impl ConnectionTrait, register: &Register) -> Result<OrganisationIds, DbErr> {
+async fn insert_organisations(
+    db: &impl ConnectionTrait,
+    register: &Register,
+) -> Result<OrganisationIds, DbErr> {
     let mut rows: Vec<(OrganisationKind, String, String, Option<&str>)> = Vec::new();
     for la in &LOCAL_AUTHORITIES {
-        rows.push((OrganisationKind::LocalAuthority, la.code.to_owned(), la.name.to_owned(), Some(la.region)));
+        rows.push((
+            OrganisationKind::LocalAuthority,
+            la.code.to_owned(),
+            la.name.to_owned(),
+            Some(la.region),
+        ));
     }
     for region in &REGIONS {
         let name = format!("Regions Group — {}", region.name);
-        rows.push((OrganisationKind::RscOffice, region.code.to_owned(), name, Some(region.code)));
+        rows.push((
+            OrganisationKind::RscOffice,
+            region.code.to_owned(),
+            name,
+            Some(region.code),
+        ));
     }
     for region in &REGIONS {
         let name = format!("{} inspection team", region.name);
-        rows.push((OrganisationKind::Inspectorate, region.code.to_owned(), name, Some(region.code)));
+        rows.push((
+            OrganisationKind::Inspectorate,
+            region.code.to_owned(),
+            name,
+            Some(region.code),
+        ));
     }
     for diocese in &DIOCESES {
-        rows.push((OrganisationKind::Diocese, diocese.code.to_owned(), diocese.name.to_owned(), Some(diocese.region)));
+        rows.push((
+            OrganisationKind::Diocese,
+            diocese.code.to_owned(),
+            diocese.name.to_owned(),
+            Some(diocese.region),
+        ));
     }
     for trust in &register.trusts {
-        rows.push((OrganisationKind::Trust, trust.uid.clone(), trust.name.clone(), Some(trust.region)));
+        rows.push((
+            OrganisationKind::Trust,
+            trust.uid.clone(),
+            trust.name.clone(),
+            Some(trust.region),
+        ));
     }
     for school in &register.schools {
-        rows.push((OrganisationKind::School, school.urn.to_string(), school.name.clone(), Some(school.region())));
+        rows.push((
+            OrganisationKind::School,
+            school.urn.to_string(),
+            school.name.clone(),
+            Some(school.region()),
+        ));
     }
-    rows.push((OrganisationKind::Hub, "HUB".to_owned(), "Baseline Hub operations".to_owned(), None));
+    rows.push((
+        OrganisationKind::Hub,
+        "HUB".to_owned(),
+        "Baseline Hub operations".to_owned(),
+        None,
+    ));
     for (code, name) in OTHER_PARTNERS {
-        rows.push((OrganisationKind::Other, code.to_owned(), name.to_owned(), None));
+        rows.push((
+            OrganisationKind::Other,
+            code.to_owned(),
+            name.to_owned(),
+            None,
+        ));
     }
 
-    let models = rows.into_iter().map(|(kind, code, name, region)| organisation::ActiveModel {
-        id: NotSet,
-        kind: Set(kind.as_str().to_owned()),
-        code: Set(code),
-        name: Set(name),
-        region_code: Set(region.map(str::to_owned)),
-    });
+    let models = rows
+        .into_iter()
+        .map(|(kind, code, name, region)| organisation::ActiveModel {
+            id: NotSet,
+            kind: Set(kind.as_str().to_owned()),
+            code: Set(code),
+            name: Set(name),
+            region_code: Set(region.map(str::to_owned)),
+        });
     insert_all(db, models.collect()).await?;
 
     let ids = organisation::Entity::find()
@@ -383,7 +454,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -418,7 +489,11 @@ mod tests {
             .map(|s| simulate::run_school(s, register.las[s.la_index].effect, SECRET, &mut totals))
             .collect();
         let areas = totals.rows().collect();
-        Generated { register, schools, areas }
+        Generated {
+            register,
+            schools,
+            areas,
+        }
     }
 
     /// Test scale, generated once and shared: the crate's own code runs unoptimised in
@@ -429,7 +504,11 @@ mod tests {
     }
 
     fn school_rows(data: &Generated) -> impl Iterator<Item = (&SchoolPlan, &ObservationRow)> {
-        data.register.schools.iter().zip(&data.schools).flat_map(|(plan, out)| out.observations.iter().map(move |row| (plan, row)))
+        data.register
+            .schools
+            .iter()
+            .zip(&data.schools)
+            .flat_map(|(plan, out)| out.observations.iter().map(move |row| (plan, row)))
     }
 
     #[test]
@@ -440,7 +519,13 @@ mod tests {
     #[test]
     fn area_figures_are_sums_of_school_figures() {
         let data = test_scale();
-        type Key = (GeographicLevel, String, &'static str, &'static str, PupilGroup);
+        type Key = (
+            GeographicLevel,
+            String,
+            &'static str,
+            &'static str,
+            PupilGroup,
+        );
         let mut sums: HashMap<Key, (f64, Option<f64>)> = HashMap::new();
         for (plan, row) in school_rows(data) {
             for (level, area) in [
@@ -448,22 +533,42 @@ mod tests {
                 (GeographicLevel::Region, plan.region()),
                 (GeographicLevel::National, ENGLAND_CODE),
             ] {
-                let key = (level, area.to_owned(), row.indicator_code, row.period, row.group);
-                let entry = sums.entry(key).or_insert((0.0, row.denominator.map(|_| 0.0)));
+                let key = (
+                    level,
+                    area.to_owned(),
+                    row.indicator_code,
+                    row.period,
+                    row.group,
+                );
+                let entry = sums
+                    .entry(key)
+                    .or_insert((0.0, row.denominator.map(|_| 0.0)));
                 entry.0 += row.numerator;
                 entry.1 = entry.1.zip(row.denominator).map(|(a, b)| a + b);
             }
         }
         assert_eq!(sums.len(), data.areas.len(), "one area row per covered key");
         for row in &data.areas {
-            let key = (row.level, row.area_code.clone(), row.indicator_code, row.period, row.group);
+            let key = (
+                row.level,
+                row.area_code.clone(),
+                row.indicator_code,
+                row.period,
+                row.group,
+            );
             let (numerator, denominator) = sums[&key];
             // Counts are exact; Attainment and Progress 8 sums of decimal scores agree to
             // floating-point rounding (they are exact integers internally).
             assert!((row.numerator - numerator).abs() < 1e-6, "{key:?}");
             assert_eq!(row.denominator, denominator, "{key:?}");
             let expected = match denominator {
-                Some(d) => numerator / d * Metric::ALL.iter().find(|m| m.code() == row.indicator_code).map_or(1.0, |m| m.def().multiplier),
+                Some(d) => {
+                    numerator / d
+                        * Metric::ALL
+                            .iter()
+                            .find(|m| m.def().code == row.indicator_code)
+                            .map_or(1.0, |m| m.def().multiplier)
+                }
                 None => numerator,
             };
             assert!((row.value - expected).abs() < 1e-4, "{key:?}");
@@ -480,7 +585,9 @@ mod tests {
                 assert_eq!(row.level, GeographicLevel::School);
                 assert_eq!(row.area_code, plan.urn.to_string());
                 assert_eq!(row.school_urn, Some(plan.urn));
-                if row.indicator_code == Metric::DisadvantagedPct.code() || row.indicator_code == Metric::EhcpPct.code() {
+                if row.indicator_code == Metric::DisadvantagedPct.def().code
+                    || row.indicator_code == Metric::EhcpPct.def().code
+                {
                     assert_eq!(row.group, PupilGroup::All);
                 }
                 if let Some(d) = row.denominator {
@@ -488,7 +595,10 @@ mod tests {
                 }
                 periods_with_rows.insert(row.period);
             }
-            let open: HashSet<_> = (0..PERIODS.len()).filter(|&p| plan.open_in(p)).map(|p| PERIODS[p]).collect();
+            let open: HashSet<_> = (0..PERIODS.len())
+                .filter(|&p| plan.open_in(p))
+                .map(|p| PERIODS[p])
+                .collect();
             assert_eq!(periods_with_rows, open, "{}", plan.name);
             assert!(output.pupils_on_roll > 0);
         }
@@ -500,16 +610,26 @@ mod tests {
         let national = |code: &str, period: &str, group: PupilGroup| {
             data.areas
                 .iter()
-                .find(|r| r.level == GeographicLevel::National && r.indicator_code == code && r.period == period && r.group == group)
+                .find(|r| {
+                    r.level == GeographicLevel::National
+                        && r.indicator_code == code
+                        && r.period == period
+                        && r.group == group
+                })
                 .map(|r| r.value)
         };
         for period in PERIODS {
             let gap = |metric: Metric| {
-                let dis = national(metric.code(), period, PupilGroup::Disadvantaged);
-                let rest = national(metric.code(), period, PupilGroup::NotDisadvantaged);
+                let dis = national(metric.def().code, period, PupilGroup::Disadvantaged);
+                let rest = national(metric.def().code, period, PupilGroup::NotDisadvantaged);
                 dis.zip(rest).map(|(d, r)| d - r)
             };
-            for better in [Metric::AttendanceRate, Metric::Ks2RwmExpectedPct, Metric::Ks4Attainment8, Metric::Ks4Progress8] {
+            for better in [
+                Metric::AttendanceRate,
+                Metric::Ks2RwmExpectedPct,
+                Metric::Ks4Attainment8,
+                Metric::Ks4Progress8,
+            ] {
                 let gap = gap(better);
                 assert!(gap.is_some_and(|g| g < 0.0), "{period} {better:?}: {gap:?}");
             }
@@ -530,7 +650,11 @@ mod tests {
                 assert!(output.pupil_records.is_empty());
                 continue;
             }
-            let on_roll = output.pupil_records.iter().filter(|p| p.period == PERIODS[plan.last_period]).count();
+            let on_roll = output
+                .pupil_records
+                .iter()
+                .filter(|p| p.period == PERIODS[plan.last_period])
+                .count();
             assert_eq!(on_roll as i32, output.pupils_on_roll);
             for record in &output.pupil_records {
                 assert_eq!(record.school_urn, plan.urn);
@@ -540,11 +664,20 @@ mod tests {
                 if record.home_la_code != plan.la.code {
                     crossings.insert((plan.la.code, record.home_la_code));
                 }
-                years.entry(&record.pupil_key).or_default().push((record.period, record.year_group));
+                years
+                    .entry(&record.pupil_key)
+                    .or_default()
+                    .push((record.period, record.year_group));
             }
         }
-        assert!(crossings.contains(&("852", "850")), "Southampton pupils living in Hampshire");
-        assert!(crossings.contains(&("850", "852")), "Hampshire pupils living in Southampton");
+        assert!(
+            crossings.contains(&("852", "850")),
+            "Southampton pupils living in Hampshire"
+        );
+        assert!(
+            crossings.contains(&("850", "852")),
+            "Hampshire pupils living in Southampton"
+        );
         assert_eq!(crossings.len(), 2);
         // A pupil keeps their key as they move up: one year group per year.
         assert!(years.values().any(|v| v.len() >= 3));
@@ -566,7 +699,10 @@ mod tests {
         let b = simulate::run_school(school, effect, b"two", &mut AreaTotals::default());
         assert_eq!(a.observations, b.observations);
         assert_ne!(a.pupil_records[0].pupil_key, b.pupil_records[0].pupil_key);
-        assert_eq!(a.pupil_records[0].sessions_missed, b.pupil_records[0].sessions_missed);
+        assert_eq!(
+            a.pupil_records[0].sessions_missed,
+            b.pupil_records[0].sessions_missed
+        );
     }
 
     #[test]

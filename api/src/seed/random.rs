@@ -119,8 +119,10 @@ mod tests {
         assert!(normal_mean.abs() < 0.05, "{normal_mean}");
         let poisson_mean = (0..n).map(|_| poisson(&mut rng, 0.8) as f64).sum::<f64>() / n as f64;
         assert!((poisson_mean - 0.8).abs() < 0.05, "{poisson_mean}");
-        let lognormal_mean =
-            (0..n).map(|_| mean_one_lognormal(normal(&mut rng), 0.8)).sum::<f64>() / n as f64;
+        let lognormal_mean = (0..n)
+            .map(|_| mean_one_lognormal(normal(&mut rng), 0.8))
+            .sum::<f64>()
+            / n as f64;
         assert!((lognormal_mean - 1.0).abs() < 0.05, "{lognormal_mean}");
     }
 }

@@ -27,15 +27,42 @@ const SE: &str = "E12000008";
 const SW: &str = "E12000009";
 
 pub const REGIONS: [Region; 9] = [
-    Region { code: NE, name: "North East" },
-    Region { code: NW, name: "North West" },
-    Region { code: YH, name: "Yorkshire and The Humber" },
-    Region { code: EM, name: "East Midlands" },
-    Region { code: WM, name: "West Midlands" },
-    Region { code: EE, name: "East of England" },
-    Region { code: LO, name: "London" },
-    Region { code: SE, name: "South East" },
-    Region { code: SW, name: "South West" },
+    Region {
+        code: NE,
+        name: "North East",
+    },
+    Region {
+        code: NW,
+        name: "North West",
+    },
+    Region {
+        code: YH,
+        name: "Yorkshire and The Humber",
+    },
+    Region {
+        code: EM,
+        name: "East Midlands",
+    },
+    Region {
+        code: WM,
+        name: "West Midlands",
+    },
+    Region {
+        code: EE,
+        name: "East of England",
+    },
+    Region {
+        code: LO,
+        name: "London",
+    },
+    Region {
+        code: SE,
+        name: "South East",
+    },
+    Region {
+        code: SW,
+        name: "South West",
+    },
 ];
 
 /// What kind of place an LA is. Drives school sizes and how many tiny rural primaries it
@@ -83,7 +110,17 @@ const fn la(
     ce_diocese: &'static str,
     rc_diocese: &'static str,
 ) -> LocalAuthority {
-    LocalAuthority { code, name, region, schools, disadvantaged, eal, setting, ce_diocese, rc_diocese }
+    LocalAuthority {
+        code,
+        name,
+        region,
+        schools,
+        disadvantaged,
+        eal,
+        setting,
+        ce_diocese,
+        rc_diocese,
+    }
 }
 
 use Setting::{InnerLondon as IL, OuterLondon as OL, Shire as SH, Urban as UR};
@@ -401,10 +438,6 @@ impl Metric {
     pub fn def(self) -> &'static MetricDef {
         &METRIC_DEFS[self as usize]
     }
-
-    pub fn code(self) -> &'static str {
-        self.def().code
-    }
 }
 
 const fn metric(
@@ -418,7 +451,15 @@ const fn metric(
         Unit::Percent | Unit::RatePer100 => 100.0,
         Unit::Count | Unit::Score => 1.0,
     };
-    MetricDef { code, name, unit, polarity, multiplier, description, numerator_scale: 1 }
+    MetricDef {
+        code,
+        name,
+        unit,
+        polarity,
+        multiplier,
+        description,
+        numerator_scale: 1,
+    }
 }
 
 /// Indexed by `Metric as usize`; `metric_defs_follow_the_enum` checks the order.
@@ -517,11 +558,6 @@ const METRIC_DEFS: [MetricDef; 11] = [
     ),
 ];
 
-/// Finds a local authority by its three-digit code.
-pub fn local_authority(code: &str) -> Option<&'static LocalAuthority> {
-    LOCAL_AUTHORITIES.iter().find(|la| la.code == code)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -552,7 +588,13 @@ mod tests {
             assert!(LOCAL_AUTHORITIES.iter().any(|la| la.region == region.code));
         }
         for d in &DIOCESES {
-            assert!(LOCAL_AUTHORITIES.iter().any(|la| la.ce_diocese == d.code || la.rc_diocese == d.code), "{}", d.code);
+            assert!(
+                LOCAL_AUTHORITIES
+                    .iter()
+                    .any(|la| la.ce_diocese == d.code || la.rc_diocese == d.code),
+                "{}",
+                d.code
+            );
         }
     }
 
@@ -564,7 +606,7 @@ mod tests {
 
     #[test]
     fn metric_defs_follow_the_enum() {
-        let codes: Vec<_> = Metric::ALL.iter().map(|m| m.code()).collect();
+        let codes: Vec<_> = Metric::ALL.iter().map(|m| m.def().code).collect();
         assert_eq!(
             codes,
             [

@@ -130,10 +130,6 @@ impl SchoolPlan {
     pub fn region(&self) -> &'static str {
         self.la.region
     }
-
-    pub fn is_academy(&self) -> bool {
-        self.trust.is_some()
-    }
 }
 
 /// How many schools an LA has at a scale.
@@ -153,7 +149,10 @@ pub fn school_count(scale: Scale, la: &LocalAuthority) -> usize {
 /// Builds the register for a scale.
 pub fn build(scale: Scale) -> Register {
     let mut rng = stream(Purpose::Register, &[scale as u64]);
-    let mut urns = UrnSequence { maintained: FIRST_MAINTAINED_URN, academy: FIRST_ACADEMY_URN };
+    let mut urns = UrnSequence {
+        maintained: FIRST_MAINTAINED_URN,
+        academy: FIRST_ACADEMY_URN,
+    };
     let mut las = Vec::with_capacity(LOCAL_AUTHORITIES.len());
     let mut schools = Vec::new();
     let mut academy_in = Vec::new();
@@ -189,11 +188,19 @@ pub fn build(scale: Scale) -> Register {
                 effects: draft.effects,
             });
         }
-        las.push(LaPlan { la, effect, schools: start..schools.len() });
+        las.push(LaPlan {
+            la,
+            effect,
+            schools: start..schools.len(),
+        });
     }
 
     let trusts = form_trusts(&mut rng, &mut schools, &academy_in);
-    Register { las, trusts, schools }
+    Register {
+        las,
+        trusts,
+        schools,
+    }
 }
 
 /// The LA code as a number, for seeding.
@@ -208,7 +215,11 @@ struct UrnSequence {
 
 impl UrnSequence {
     fn next(&mut self, academy: bool) -> i32 {
-        let counter = if academy { &mut self.academy } else { &mut self.maintained };
+        let counter = if academy {
+            &mut self.academy
+        } else {
+            &mut self.maintained
+        };
         *counter += 1;
         *counter - 1
     }
@@ -280,7 +291,12 @@ struct Draft {
     effects: SchoolEffects,
 }
 
-fn draft_school(rng: &mut ChaCha8Rng, la: &LocalAuthority, phase: Phase, academisation: f64) -> Draft {
+fn draft_school(
+    rng: &mut ChaCha8Rng,
+    la: &LocalAuthority,
+    phase: Phase,
+    academisation: f64,
+) -> Draft {
     // Shares of church schools and academies by phase, roughly as in England.
     let (ce_share, rc_share, academy_share) = match phase {
         Phase::Primary => (0.25, 0.10, 0.40),
@@ -369,7 +385,9 @@ fn draft_school(rng: &mut ChaCha8Rng, la: &LocalAuthority, phase: Phase, academi
 
 fn target_roll(rng: &mut ChaCha8Rng, phase: Phase, setting: Setting) -> u32 {
     let spread = |rng: &mut ChaCha8Rng, median: f64, sigma: f64, min: f64, max: f64| {
-        (median * (sigma * normal(rng)).exp()).clamp(min, max).round() as u32
+        (median * (sigma * normal(rng)).exp())
+            .clamp(min, max)
+            .round() as u32
     };
     match phase {
         Phase::Primary => {
@@ -396,7 +414,11 @@ fn target_roll(rng: &mut ChaCha8Rng, phase: Phase, setting: Setting) -> u32 {
 /// Last inspection within six years of the data date, while the school was open; new
 /// schools are not inspected in their first two years and a few others have no date on
 /// the register.
-fn inspection_date(rng: &mut ChaCha8Rng, first_period: usize, last_period: usize) -> Option<NaiveDate> {
+fn inspection_date(
+    rng: &mut ChaCha8Rng,
+    first_period: usize,
+    last_period: usize,
+) -> Option<NaiveDate> {
     let from = if first_period == 0 {
         INSPECTION_WINDOW_START
     } else {
@@ -420,31 +442,78 @@ fn inspection_date(rng: &mut ChaCha8Rng, first_period: usize, last_period: usize
 const PLACE_STARTS: [&str; 40] = [
     "Ash", "Beech", "Birch", "Bramble", "Brook", "Castle", "Cedar", "Church", "Clay", "Elm",
     "Fair", "Fern", "Fox", "Green", "Hazel", "Heath", "High", "Holly", "Kings", "Lark", "Long",
-    "Marsh", "Meadow", "Mill", "North", "Oak", "Orchard", "Pine", "Queens", "Red", "Rose",
-    "South", "Spring", "Stone", "Thorn", "West", "East", "Willow", "Wood", "Yew",
+    "Marsh", "Meadow", "Mill", "North", "Oak", "Orchard", "Pine", "Queens", "Red", "Rose", "South",
+    "Spring", "Stone", "Thorn", "West", "East", "Willow", "Wood", "Yew",
 ];
 
 const PLACE_ENDS: [&str; 20] = [
-    "bank", "bridge", "brook", "bury", "croft", "dale", "field", "ford", "gate", "hill",
-    "hurst", "lands", "lea", "mead", "side", "ton", "way", "well", "wood", "worth",
+    "bank", "bridge", "brook", "bury", "croft", "dale", "field", "ford", "gate", "hill", "hurst",
+    "lands", "lea", "mead", "side", "ton", "way", "well", "wood", "worth",
 ];
 
 const CE_DEDICATIONS: [&str; 30] = [
-    "St Mary's", "St Peter's", "St John's", "St Andrew's", "St Michael's", "St Paul's",
-    "St James'", "St Nicholas'", "St George's", "St Margaret's", "Holy Trinity",
-    "Christ Church", "All Saints", "St Luke's", "St Mark's", "St Matthew's", "St Thomas'",
-    "St Bartholomew's", "St Helen's", "St Catherine's", "St Stephen's", "St Lawrence",
-    "St Leonard's", "St Martin's", "St Edmund's", "St Anne's", "St Barnabas'", "St Chad's",
-    "St Cuthbert's", "St Oswald's",
+    "St Mary's",
+    "St Peter's",
+    "St John's",
+    "St Andrew's",
+    "St Michael's",
+    "St Paul's",
+    "St James'",
+    "St Nicholas'",
+    "St George's",
+    "St Margaret's",
+    "Holy Trinity",
+    "Christ Church",
+    "All Saints",
+    "St Luke's",
+    "St Mark's",
+    "St Matthew's",
+    "St Thomas'",
+    "St Bartholomew's",
+    "St Helen's",
+    "St Catherine's",
+    "St Stephen's",
+    "St Lawrence",
+    "St Leonard's",
+    "St Martin's",
+    "St Edmund's",
+    "St Anne's",
+    "St Barnabas'",
+    "St Chad's",
+    "St Cuthbert's",
+    "St Oswald's",
 ];
 
 const RC_DEDICATIONS: [&str; 30] = [
-    "St Joseph's", "Our Lady's", "St Patrick's", "Sacred Heart", "Holy Family",
-    "St Anthony's", "St Teresa's", "St Bernadette's", "St Thomas More", "St John Fisher",
-    "Corpus Christi", "Holy Cross", "St Francis of Assisi", "St Vincent's", "St Edward's",
-    "Our Lady of Lourdes", "St Wilfrid's", "St Gregory's", "St Augustine's",
-    "Christ the King", "St Mary's", "St Peter's", "St Cuthbert Mayne", "St Benedict's",
-    "St Bede's", "St Ambrose", "Blessed Sacrament", "English Martyrs", "St Alban's",
+    "St Joseph's",
+    "Our Lady's",
+    "St Patrick's",
+    "Sacred Heart",
+    "Holy Family",
+    "St Anthony's",
+    "St Teresa's",
+    "St Bernadette's",
+    "St Thomas More",
+    "St John Fisher",
+    "Corpus Christi",
+    "Holy Cross",
+    "St Francis of Assisi",
+    "St Vincent's",
+    "St Edward's",
+    "Our Lady of Lourdes",
+    "St Wilfrid's",
+    "St Gregory's",
+    "St Augustine's",
+    "Christ the King",
+    "St Mary's",
+    "St Peter's",
+    "St Cuthbert Mayne",
+    "St Benedict's",
+    "St Bede's",
+    "St Ambrose",
+    "Blessed Sacrament",
+    "English Martyrs",
+    "St Alban's",
     "St Clare's",
 ];
 
@@ -551,32 +620,142 @@ fn base_name(rng: &mut ChaCha8Rng, draft: &Draft) -> String {
 /// Rivers, hills and districts trusts like to name themselves after, per region (in the
 /// order of `REGIONS`).
 const TRUST_FEATURES: [&[&str]; 9] = [
-    &["Tyne", "Wear", "Tees Valley", "Cheviot", "Coquet", "Derwent"],
-    &["Mersey", "Pennine", "Ribble Valley", "Irwell", "Fylde", "Eden", "Lune"],
-    &["Aire", "Calder", "Don Valley", "Humber", "Wolds", "Dales", "Ouse", "Wharfe"],
-    &["Trent", "Soar", "Nene", "Peak", "Welland", "Sherwood", "Charnwood"],
-    &["Severn", "Avon", "Arden", "Malvern", "Cannock Chase", "Wrekin", "Black Country"],
-    &["Fenland", "Broads", "Stour", "Cam", "Chiltern", "Colne", "Waveney", "Orwell"],
-    &["Thames", "Lea Valley", "Wandle", "Ravensbourne", "Brent Valley", "Crane", "Roding"],
-    &["Solent", "Downs", "Weald", "Test Valley", "Itchen", "Medway", "Kennet", "Meon"],
-    &["Tamar", "Exe", "Mendip", "Cotswold", "Quantock", "Purbeck", "Dart", "Severn Vale"],
+    &[
+        "Tyne",
+        "Wear",
+        "Tees Valley",
+        "Cheviot",
+        "Coquet",
+        "Derwent",
+    ],
+    &[
+        "Mersey",
+        "Pennine",
+        "Ribble Valley",
+        "Irwell",
+        "Fylde",
+        "Eden",
+        "Lune",
+    ],
+    &[
+        "Aire",
+        "Calder",
+        "Don Valley",
+        "Humber",
+        "Wolds",
+        "Dales",
+        "Ouse",
+        "Wharfe",
+    ],
+    &[
+        "Trent",
+        "Soar",
+        "Nene",
+        "Peak",
+        "Welland",
+        "Sherwood",
+        "Charnwood",
+    ],
+    &[
+        "Severn",
+        "Avon",
+        "Arden",
+        "Malvern",
+        "Cannock Chase",
+        "Wrekin",
+        "Black Country",
+    ],
+    &[
+        "Fenland", "Broads", "Stour", "Cam", "Chiltern", "Colne", "Waveney", "Orwell",
+    ],
+    &[
+        "Thames",
+        "Lea Valley",
+        "Wandle",
+        "Ravensbourne",
+        "Brent Valley",
+        "Crane",
+        "Roding",
+    ],
+    &[
+        "Solent",
+        "Downs",
+        "Weald",
+        "Test Valley",
+        "Itchen",
+        "Medway",
+        "Kennet",
+        "Meon",
+    ],
+    &[
+        "Tamar",
+        "Exe",
+        "Mendip",
+        "Cotswold",
+        "Quantock",
+        "Purbeck",
+        "Dart",
+        "Severn Vale",
+    ],
 ];
 
 const TRUST_WORDS: [&str; 30] = [
-    "Inspire", "Aspire", "Unity", "Endeavour", "Horizon", "Pioneer", "Compass", "Beacon",
-    "Bright Futures", "Keystone", "Lighthouse", "Northstar", "Evolve", "Harmony", "Summit",
-    "Spire", "Ascend", "Elevate", "Discovery", "Odyssey", "Tapestry", "Vantage", "Meridian",
-    "Thrive", "Anchor", "Cornerstone", "Flourish", "Pathways", "Reach", "Sapling",
+    "Inspire",
+    "Aspire",
+    "Unity",
+    "Endeavour",
+    "Horizon",
+    "Pioneer",
+    "Compass",
+    "Beacon",
+    "Bright Futures",
+    "Keystone",
+    "Lighthouse",
+    "Northstar",
+    "Evolve",
+    "Harmony",
+    "Summit",
+    "Spire",
+    "Ascend",
+    "Elevate",
+    "Discovery",
+    "Odyssey",
+    "Tapestry",
+    "Vantage",
+    "Meridian",
+    "Thrive",
+    "Anchor",
+    "Cornerstone",
+    "Flourish",
+    "Pathways",
+    "Reach",
+    "Sapling",
 ];
 
 const TRUST_SUFFIXES: [&str; 8] = [
-    "Learning Trust", "Academy Trust", "Education Trust", "Multi-Academy Trust",
-    "Learning Partnership", "Schools Trust", "Academies Trust", "Partnership Trust",
+    "Learning Trust",
+    "Academy Trust",
+    "Education Trust",
+    "Multi-Academy Trust",
+    "Learning Partnership",
+    "Schools Trust",
+    "Academies Trust",
+    "Partnership Trust",
 ];
 
 const CATHOLIC_TRUST_PATRONS: [&str; 12] = [
-    "St Joseph", "Our Lady", "Holy Family", "St Benedict", "St Francis", "Emmaus",
-    "Corpus Christi", "St Teresa", "Holy Cross", "St Cuthbert", "Sacred Heart", "St John Bosco",
+    "St Joseph",
+    "Our Lady",
+    "Holy Family",
+    "St Benedict",
+    "St Francis",
+    "Emmaus",
+    "Corpus Christi",
+    "St Teresa",
+    "Holy Cross",
+    "St Cuthbert",
+    "Sacred Heart",
+    "St John Bosco",
 ];
 
 /// Groups academies into trusts, region by region. Catholic academies join Catholic
@@ -585,7 +764,11 @@ const CATHOLIC_TRUST_PATRONS: [&str; 12] = [
 /// The first academy of each region always stands alone, so every region with academies
 /// has at least one single-academy trust at every scale: a case the access rules must get
 /// right.
-fn form_trusts(rng: &mut ChaCha8Rng, schools: &mut [SchoolPlan], academy: &[bool]) -> Vec<TrustPlan> {
+fn form_trusts(
+    rng: &mut ChaCha8Rng,
+    schools: &mut [SchoolPlan],
+    academy: &[bool],
+) -> Vec<TrustPlan> {
     let mut trusts = Vec::new();
     let mut names = HashSet::new();
     let mut uid = 2001;
@@ -598,7 +781,11 @@ fn form_trusts(rng: &mut ChaCha8Rng, schools: &mut [SchoolPlan], academy: &[bool
             let mut next = 0;
             while next < members.len() {
                 let first = &schools[members[next]];
-                let single_share = if first.phase == Phase::Secondary { 0.25 } else { 0.08 };
+                let single_share = if first.phase == Phase::Secondary {
+                    0.25
+                } else {
+                    0.08
+                };
                 let single = (!catholic && next == 0) || chance(rng, single_share);
                 let size = if single { 1 } else { mat_size(rng) }.min(members.len() - next);
                 let name = if size == 1 {
@@ -610,7 +797,12 @@ fn form_trusts(rng: &mut ChaCha8Rng, schools: &mut [SchoolPlan], academy: &[bool
                 for &member in &members[next..next + size] {
                     schools[member].trust = Some(trusts.len());
                 }
-                trusts.push(TrustPlan { uid: uid.to_string(), name, region: region.code, members: size });
+                trusts.push(TrustPlan {
+                    uid: uid.to_string(),
+                    name,
+                    region: region.code,
+                    members: size,
+                });
                 uid += rng.random_range(1..=9);
                 next += size;
             }
@@ -663,7 +855,11 @@ fn unique_trust_name(name: String, la_name: &str, used: &mut HashSet<String>) ->
     let mut candidate = name.clone();
     let mut n = 2;
     while used.contains(&candidate) {
-        candidate = if n == 2 { format!("{name} ({la_name})") } else { format!("{name} ({la_name} {n})") };
+        candidate = if n == 2 {
+            format!("{name} ({la_name})")
+        } else {
+            format!("{name} ({la_name} {n})")
+        };
         n += 1;
     }
     used.insert(candidate.clone());
@@ -686,10 +882,19 @@ mod tests {
     #[test]
     fn test_scale_is_small_but_has_the_edge_cases() {
         let register = build(Scale::Test);
-        assert_eq!(register, build(Scale::Test), "the register is deterministic");
+        assert_eq!(
+            register,
+            build(Scale::Test),
+            "the register is deterministic"
+        );
         let n = register.schools.len();
         assert!((40..=60).contains(&n), "{n} schools");
-        assert!(register.las.iter().any(|la| (1..3).contains(&la.schools.len())));
+        assert!(
+            register
+                .las
+                .iter()
+                .any(|la| (1..3).contains(&la.schools.len()))
+        );
         assert!(register.trusts.iter().any(|t| t.members == 1));
         assert!(register.trusts.iter().any(|t| t.members > 1));
         for code in crate::seed::PUPIL_RECORD_LAS {
@@ -699,24 +904,45 @@ mod tests {
 
     #[test]
     fn register_rules_hold_at_demo_and_national_scale() {
-        for (scale, range) in [(Scale::Demo, 1_800..=2_200), (Scale::National, 21_500..=22_500)] {
+        for (scale, range) in [
+            (Scale::Demo, 1_800..=2_200),
+            (Scale::National, 21_500..=22_500),
+        ] {
             let register = build(scale);
             let schools = &register.schools;
-            assert!(range.contains(&schools.len()), "{scale:?}: {}", schools.len());
+            assert!(
+                range.contains(&schools.len()),
+                "{scale:?}: {}",
+                schools.len()
+            );
             assert!(register.las.iter().all(|la| !la.schools.is_empty()));
             assert!(register.las.iter().any(|la| la.schools.len() < 3));
             assert!(register.trusts.iter().any(|t| t.members == 1));
-            assert!(register.trusts.iter().all(|t| (1..=40).contains(&t.members)));
+            assert!(
+                register
+                    .trusts
+                    .iter()
+                    .all(|t| (1..=40).contains(&t.members))
+            );
 
             let urns: HashSet<_> = schools.iter().map(|s| s.urn).collect();
             assert_eq!(urns.len(), schools.len(), "URNs are unique");
-            assert!(schools.iter().all(|s| (100_000..1_000_000).contains(&s.urn)));
+            assert!(
+                schools
+                    .iter()
+                    .all(|s| (100_000..1_000_000).contains(&s.urn))
+            );
             let trust_names: HashSet<_> = register.trusts.iter().map(|t| &t.name).collect();
             assert_eq!(trust_names.len(), register.trusts.len());
 
             let mut per_la: HashMap<_, HashSet<_>> = HashMap::new();
             for school in schools {
-                assert!(per_la.entry(school.la.code).or_default().insert(&school.name));
+                assert!(
+                    per_la
+                        .entry(school.la.code)
+                        .or_default()
+                        .insert(&school.name)
+                );
                 let academy_type = matches!(
                     school.establishment_type,
                     EstablishmentType::AcademyConverter

@@ -22,7 +22,9 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::PUPIL_RECORD_LAS;
-use super::random::{Purpose, chance, logistic, logit, mean_one_lognormal, normal, poisson, stream};
+use super::random::{
+    Purpose, chance, logistic, logit, mean_one_lognormal, normal, poisson, stream,
+};
 use super::reference::{CROSS_BORDER, Metric};
 use super::register::{FIRST_PERIOD_START_YEAR, SchoolPlan};
 use crate::domain::{ENGLAND_CODE, GeographicLevel, PERIODS, Phase, PupilGroup, SenStatus};
@@ -98,7 +100,12 @@ pub struct Figure {
 }
 
 impl Figure {
-    fn to_row(self, level: GeographicLevel, area_code: String, school_urn: Option<i32>) -> ObservationRow {
+    fn to_row(
+        self,
+        level: GeographicLevel,
+        area_code: String,
+        school_urn: Option<i32>,
+    ) -> ObservationRow {
         let def = self.metric.def();
         let numerator = self.numerator as f64 / def.numerator_scale as f64;
         let denominator = self.denominator.map(|d| d as f64);
@@ -182,22 +189,37 @@ pub fn run_school(
     let pupils = simulate_school(school, area_effect);
     let figures = school_figures(&pupils);
     totals.add(school, &figures);
-    let pupils_on_roll = pupils.iter().filter(|p| p.period == school.last_period).count() as i32;
+    let pupils_on_roll = pupils
+        .iter()
+        .filter(|p| p.period == school.last_period)
+        .count() as i32;
     let urn = school.urn;
     let observations = figures
         .iter()
         .map(|f| f.to_row(GeographicLevel::School, urn.to_string(), Some(urn)))
         .collect();
     let pupil_records = if PUPIL_RECORD_LAS.contains(&school.la.code) {
-        pupils.iter().map(|p| pupil_row(school, p, secret)).collect()
+        pupils
+            .iter()
+            .map(|p| pupil_row(school, p, secret))
+            .collect()
     } else {
         Vec::new()
     };
-    SchoolOutput { pupils_on_roll, observations, pupil_records }
+    SchoolOutput {
+        pupils_on_roll,
+        observations,
+        pupil_records,
+    }
 }
 
 fn pupil_row(school: &SchoolPlan, pupil: &PupilYear, secret: &[u8]) -> PupilRow {
-    let upn = pupil_number(school.la.code, school.establishment_number, pupil.cohort, pupil.serial);
+    let upn = pupil_number(
+        school.la.code,
+        school.establishment_number,
+        pupil.cohort,
+        pupil.serial,
+    );
     PupilRow {
         pupil_key: pupil_key(secret, &upn),
         period: PERIODS[pupil.period],
@@ -226,7 +248,10 @@ fn pupil_row(school: &SchoolPlan, pupil: &PupilYear, secret: &[u8]) -> PupilRow 
 /// and validate like real ones. Unique because no two schools in an LA share an
 /// establishment number and cohorts in range differ in their last two digits.
 pub fn pupil_number(la_code: &str, establishment: u16, cohort: i32, serial: u16) -> String {
-    let digits = format!("{la_code:0>3}{establishment:04}{:02}{serial:03}", cohort.rem_euclid(100));
+    let digits = format!(
+        "{la_code:0>3}{establishment:04}{:02}{serial:03}",
+        cohort.rem_euclid(100)
+    );
     let sum: u32 = digits
         .bytes()
         .enumerate()
@@ -291,28 +316,65 @@ impl Tally {
         }
         let mut push = |metric, numerator, denominator: Option<i64>| {
             if denominator != Some(0) {
-                out.push(Figure { metric, period, group, numerator, denominator });
+                out.push(Figure {
+                    metric,
+                    period,
+                    group,
+                    numerator,
+                    denominator,
+                });
             }
         };
         let attended = self.sessions_possible - self.sessions_missed;
-        push(Metric::AttendanceRate, attended, Some(self.sessions_possible));
-        push(Metric::PersistentAbsenceRate, self.persistent_absentees, Some(self.pupils));
+        push(
+            Metric::AttendanceRate,
+            attended,
+            Some(self.sessions_possible),
+        );
+        push(
+            Metric::PersistentAbsenceRate,
+            self.persistent_absentees,
+            Some(self.pupils),
+        );
         push(Metric::SuspensionRate, self.suspensions, Some(self.pupils));
-        push(Metric::PermanentExclusionRate, self.exclusions, Some(self.pupils));
+        push(
+            Metric::PermanentExclusionRate,
+            self.exclusions,
+            Some(self.pupils),
+        );
         push(Metric::EheCount, self.ehe, None);
         push(Metric::CmeCount, self.cme, None);
-        push(Metric::Ks2RwmExpectedPct, self.year6_expected, Some(self.year6));
-        push(Metric::Ks4Attainment8, self.attainment8_tenths, Some(self.year11));
-        push(Metric::Ks4Progress8, self.progress8_hundredths, Some(self.year11));
+        push(
+            Metric::Ks2RwmExpectedPct,
+            self.year6_expected,
+            Some(self.year6),
+        );
+        push(
+            Metric::Ks4Attainment8,
+            self.attainment8_tenths,
+            Some(self.year11),
+        );
+        push(
+            Metric::Ks4Progress8,
+            self.progress8_hundredths,
+            Some(self.year11),
+        );
         if group == PupilGroup::All {
-            push(Metric::DisadvantagedPct, self.disadvantaged, Some(self.pupils));
+            push(
+                Metric::DisadvantagedPct,
+                self.disadvantaged,
+                Some(self.pupils),
+            );
             push(Metric::EhcpPct, self.ehcp, Some(self.pupils));
         }
     }
 }
 
 fn group_index(group: PupilGroup) -> usize {
-    PupilGroup::ALL.iter().position(|g| *g == group).unwrap_or(0)
+    PupilGroup::ALL
+        .iter()
+        .position(|g| *g == group)
+        .unwrap_or(0)
 }
 
 /// A school's figures for every period and group, derived only from its pupils.
@@ -352,7 +414,10 @@ impl AreaTotals {
         for figure in figures {
             for (level, code) in areas {
                 let key = (level, code, figure.metric, figure.period, figure.group);
-                let (numerator, denominator) = self.sums.entry(key).or_insert((0, figure.denominator.map(|_| 0)));
+                let (numerator, denominator) = self
+                    .sums
+                    .entry(key)
+                    .or_insert((0, figure.denominator.map(|_| 0)));
                 *numerator += figure.numerator;
                 if let (Some(total), Some(d)) = (denominator.as_mut(), figure.denominator) {
                     *total += d;
@@ -361,19 +426,25 @@ impl AreaTotals {
         }
     }
 
-    pub fn len(&self) -> usize {
+    /// How many area rows [`AreaTotals::rows`] will yield.
+    pub fn row_count(&self) -> usize {
         self.sums.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.sums.is_empty()
     }
 
     /// The area rows: LA, then region, then national.
     pub fn rows(&self) -> impl Iterator<Item = ObservationRow> + '_ {
-        self.sums.iter().map(|(&(level, code, metric, period, group), &(numerator, denominator))| {
-            Figure { metric, period, group, numerator, denominator }.to_row(level, code.to_string(), None)
-        })
+        self.sums.iter().map(
+            |(&(level, code, metric, period, group), &(numerator, denominator))| {
+                Figure {
+                    metric,
+                    period,
+                    group,
+                    numerator,
+                    denominator,
+                }
+                .to_row(level, code.to_string(), None)
+            },
+        )
     }
 }
 
@@ -394,10 +465,26 @@ const AP_JOINING: [f64; 7] = [0.05, 0.05, 0.08, 0.12, 0.20, 0.25, 0.25];
 
 fn year_span(phase: Phase) -> YearSpan {
     match phase {
-        Phase::Primary => YearSpan { first: 0, last: 6, joining: None },
-        Phase::Secondary => YearSpan { first: 7, last: 11, joining: None },
-        Phase::AllThrough | Phase::Special => YearSpan { first: 0, last: 11, joining: None },
-        Phase::AlternativeProvision => YearSpan { first: 5, last: 11, joining: Some(&AP_JOINING) },
+        Phase::Primary => YearSpan {
+            first: 0,
+            last: 6,
+            joining: None,
+        },
+        Phase::Secondary => YearSpan {
+            first: 7,
+            last: 11,
+            joining: None,
+        },
+        Phase::AllThrough | Phase::Special => YearSpan {
+            first: 0,
+            last: 11,
+            joining: None,
+        },
+        Phase::AlternativeProvision => YearSpan {
+            first: 5,
+            last: 11,
+            joining: Some(&AP_JOINING),
+        },
     }
 }
 
@@ -409,17 +496,21 @@ impl YearSpan {
             None => f64::from(self.last - self.first + 1),
             Some(shares) => {
                 let mut cumulative = 0.0;
-                shares.iter().map(|s| {
-                    cumulative += s;
-                    cumulative
-                })
-                .sum()
+                shares
+                    .iter()
+                    .map(|s| {
+                        cumulative += s;
+                        cumulative
+                    })
+                    .sum()
             }
         }
     }
 
     fn joining_year(&self, rng: &mut ChaCha8Rng) -> i16 {
-        let Some(shares) = self.joining else { return self.first };
+        let Some(shares) = self.joining else {
+            return self.first;
+        };
         let mut draw: f64 = rng.random();
         for (offset, share) in shares.iter().enumerate() {
             if draw < *share {
@@ -456,10 +547,15 @@ impl<'a> SchoolContext<'a> {
         SchoolContext {
             school,
             area_effect,
-            disadvantaged: logistic(logit(la.disadvantaged) + 0.55 * school.effects.disadvantage + phase_shift),
+            disadvantaged: logistic(
+                logit(la.disadvantaged) + 0.55 * school.effects.disadvantage + phase_shift,
+            ),
             eal: logistic(logit(la.eal) + 0.7 * school.effects.eal + eal_shift),
             in_care,
-            mainstream: matches!(school.phase, Phase::Primary | Phase::Secondary | Phase::AllThrough),
+            mainstream: matches!(
+                school.phase,
+                Phase::Primary | Phase::Secondary | Phase::AllThrough
+            ),
             london: la.region == "E12000007",
         }
     }
@@ -501,7 +597,10 @@ struct Pupil {
 
 fn new_pupil(ctx: &SchoolContext, span: &YearSpan, cohort: i32, serial: u16) -> Pupil {
     let school = ctx.school;
-    let mut rng = stream(Purpose::Pupil, &[school.urn as u64, cohort as u64, u64::from(serial)]);
+    let mut rng = stream(
+        Purpose::Pupil,
+        &[school.urn as u64, cohort as u64, u64::from(serial)],
+    );
     // Looked-after children count as disadvantaged, as in the DfE definition.
     let in_care = chance(&mut rng, ctx.in_care);
     let disadvantaged = in_care || chance(&mut rng, ctx.disadvantaged);
@@ -553,13 +652,17 @@ pub fn simulate_school(school: &SchoolPlan, area_effect: f64) -> Vec<PupilYear> 
     for cohort in oldest..=youngest {
         // A school that opened during the years covered fills up from its entry year:
         // cohorts already past it when the school opened never join.
-        if school.first_period > 0 && period_start(school.first_period) - cohort > i32::from(span.first) {
+        if school.first_period > 0
+            && period_start(school.first_period) - cohort > i32::from(span.first)
+        {
             continue;
         }
-        let size = (base_cohort * (1.0 + 0.08 * normal(&mut sizes))).round().clamp(1.0, 999.0) as u16;
+        let size = (base_cohort * (1.0 + 0.08 * normal(&mut sizes)))
+            .round()
+            .clamp(1.0, 999.0) as u16;
         for serial in 0..size {
             let pupil = new_pupil(&ctx, &span, cohort, serial);
-            for period in school.first_period..=school.last_period {
+            for period in (0..PERIODS.len()).filter(|&p| school.open_in(p)) {
                 let year_group = (period_start(period) - cohort) as i16;
                 if year_group < pupil.joins || year_group > span.last {
                     continue;
@@ -585,17 +688,28 @@ const PERIOD_EHE: [f64; 5] = [0.85, 0.95, 1.0, 1.1, 1.15];
 /// KS2 results recovering after the pandemic (logit shift).
 const PERIOD_KS2: [f64; 5] = [-0.08, -0.03, 0.0, 0.02, 0.03];
 
-fn pupil_year(ctx: &SchoolContext, pupil: &Pupil, cohort: i32, period: usize, year_group: i16) -> PupilYear {
+fn pupil_year(
+    ctx: &SchoolContext,
+    pupil: &Pupil,
+    cohort: i32,
+    period: usize,
+    year_group: i16,
+) -> PupilYear {
     let school = ctx.school;
     let effects = &school.effects;
-    let ids = [school.urn as u64, cohort as u64, u64::from(pupil.serial), period as u64];
+    let ids = [
+        school.urn as u64,
+        cohort as u64,
+        u64::from(pupil.serial),
+        period as u64,
+    ];
     let mut rng = stream(Purpose::PupilYear, &ids);
     let stage = ctx.stage(year_group);
     let period_factor = |factors: &[f64; 5]| factors.get(period).copied().unwrap_or(1.0);
 
     // Absence: a skewed (log-normal) rate around a mean set by group, stage, SEN, school
     // and area; the pupil's own propensity persists from year to year.
-    let mut mean_absence = if pupil.disadvantaged { 0.102 } else { 0.056 };
+    let mut mean_absence = if pupil.disadvantaged { 0.096 } else { 0.053 };
     mean_absence *= match stage {
         Stage::Primary => 0.85,
         Stage::Secondary => 1.2,
@@ -612,7 +726,8 @@ fn pupil_year(ctx: &SchoolContext, pupil: &Pupil, cohort: i32, period: usize, ye
     if pupil.in_care {
         mean_absence *= 0.9;
     }
-    mean_absence *= period_factor(&PERIOD_ABSENCE) * (0.15 * effects.absence - 0.06 * ctx.area_effect).exp();
+    mean_absence *=
+        period_factor(&PERIOD_ABSENCE) * (0.15 * effects.absence - 0.06 * ctx.area_effect).exp();
     let z = 0.7 * pupil.absence + 0.714 * normal(&mut rng);
     let absence_rate = (mean_absence * mean_one_lognormal(z, 0.8)).min(1.0);
 
@@ -634,13 +749,16 @@ fn pupil_year(ctx: &SchoolContext, pupil: &Pupil, cohort: i32, period: usize, ye
         * (-0.1 * ctx.area_effect).exp();
     let (suspension_base, exclusion_base) = match stage {
         Stage::Primary => (0.008, 0.0001),
-        Stage::Secondary => (0.054, 0.0014),
+        Stage::Secondary => (0.054, 0.0013),
         Stage::Special => (0.05, 0.0003),
         // Pupil referral units rarely exclude permanently: they are where excluded
         // pupils go.
         Stage::AlternativeProvision => (0.45, 0.0),
     };
-    let suspensions = poisson(&mut rng, suspension_base * risk * period_factor(&PERIOD_SUSPENSIONS));
+    let suspensions = poisson(
+        &mut rng,
+        suspension_base * risk * period_factor(&PERIOD_SUSPENSIONS),
+    );
     let permanently_excluded = chance(&mut rng, (exclusion_base * risk).min(0.5));
 
     // Leaving the roll: home education and children missing education are both far
@@ -681,8 +799,11 @@ fn pupil_year(ctx: &SchoolContext, pupil: &Pupil, cohort: i32, period: usize, ye
 
     let disadvantaged_in_london = ctx.london && pupil.disadvantaged;
     let ks2_rwm_expected = (year_group == 6).then(|| {
-        let mut score = if pupil.disadvantaged { 0.17 } else { 1.0 };
-        score += pupil.ability + 0.35 * effects.quality + 0.15 * ctx.area_effect + period_factor(&PERIOD_KS2);
+        let mut score = if pupil.disadvantaged { 0.25 } else { 1.15 };
+        score += pupil.ability
+            + 0.35 * effects.quality
+            + 0.15 * ctx.area_effect
+            + period_factor(&PERIOD_KS2);
         score += match pupil.sen {
             SenStatus::None => 0.0,
             SenStatus::SenSupport => -1.6,
@@ -699,7 +820,11 @@ fn pupil_year(ctx: &SchoolContext, pupil: &Pupil, cohort: i32, period: usize, ye
     });
 
     let (attainment8_tenths, progress8_hundredths) = if year_group == 11 {
-        let (mut a8, mut p8) = if pupil.disadvantaged { (38.0, -0.45) } else { (52.0, 0.2) };
+        let (mut a8, mut p8) = if pupil.disadvantaged {
+            (38.0, -0.39)
+        } else {
+            (52.0, 0.235)
+        };
         let (sen_a8, sen_p8) = match pupil.sen {
             SenStatus::None => (0.0, 0.0),
             SenStatus::SenSupport => (-11.0, -0.45),
