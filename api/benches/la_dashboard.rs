@@ -27,7 +27,7 @@ const JWT_SECRET: &str = "bench-jwt-secret-that-is-at-least-32-bytes";
 const PUPIL_KEY_SECRET: &str = "bench-pupil-key-secret";
 
 pub const DASHBOARD: &str = r#"query LaDashboard($la: String!) {
-  schools(filter: { laCode: $la }, first: 500) {
+  schools(filter: { laCode: $la }, first: 200) {
     totalCount
     edges { node {
       urn name phase pupilsOnRoll

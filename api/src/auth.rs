@@ -8,20 +8,50 @@
 //! never downgraded to anonymous, because a client that believes it is authenticated
 //! must not silently receive a narrower (or differently cached) answer.
 //!
-//! Today the hub verifies HS256 tokens signed with `JWT_SECRET`; asymmetric keys (PEM
-//! and JWKS) arrive with the access-control work.
+//! Tokens are verified with an HS256 secret (`JWT_SECRET`), with RSA and EC P-256 public
+//! keys (`JWT_PUBLIC_KEYS`: a PEM file or a JWKS), or with both, so a deployment can move
+//! from a shared secret to its identity provider's keys without a flag day. The keys are
+//! parsed once, when the configuration is read; a key file the hub cannot use stops it
+//! from starting rather than surfacing later as every request being refused.
+//!
+//! Each key carries its own algorithm allow-list, fixed by the key's type when it is
+//! loaded: the secret verifies only HS256, an RSA key only RS256, a P-256 key only ES256.
+//! The `alg` header is written by whoever made the token, so letting it decide how a key
+//! is used hands the choice to an attacker. The classic forgeries are exactly that: `none`
+//! (no signature at all), and HS256 "signed" with an RSA public key as the HMAC secret —
+//! the key is public, so anyone can compute that MAC. A single hub-wide list (HS256, RS256,
+//! ES256) would not stop the second, because every algorithm in it is individually
+//! allowed; what matters is the pairing of key and algorithm. So the verifier first picks
+//! the key — by `kid` when the token names one, otherwise among the keys without a `kid` —
+//! and accepts the token's `alg` only if that key's list holds it. jsonwebtoken performs a
+//! similar check internally; ours does not rely on it.
 
+use std::str::FromStr;
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use entities::organisation;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse,
+};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+use rsa::pkcs8::AssociatedOid as _;
+use rsa::pkcs8::SubjectPublicKeyInfoRef;
+use rsa::traits::PublicKeyParts as _;
+use rsa::{BigUint, RsaPublicKey};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 
 use crate::config::AuthConfig;
 use crate::domain::{OrganisationKind, Role};
 
-/// The claims the hub reads. Unknown extra claims are ignored.
+/// The claims of a token the hub mints ([`mint`]: `baseline-hub token`, tests).
+/// Verification reads tokens more leniently (see `TokenClaims`) so that a missing claim
+/// is reported by name.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
@@ -63,7 +93,9 @@ impl Caller {
     }
 }
 
-/// Why a token was refused. The message is safe to show: it never echoes the token.
+/// Why a token was refused. The message is safe to show: it never echoes the token, and
+/// apart from an unknown role's name it holds only fixed text (no decoder output, which
+/// can quote the claims it failed on).
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("the Authorization header must be `Bearer <token>`")]
@@ -72,8 +104,14 @@ pub enum AuthError {
     NoKey,
     #[error("token expired")]
     Expired,
+    #[error("token names a signing key (kid) this hub does not know")]
+    UnknownKey,
+    #[error("token's signing algorithm is not accepted for any matching key")]
+    AlgorithmNotAccepted,
+    #[error("token signature does not verify")]
+    BadSignature,
     #[error("token rejected: {0}")]
-    Invalid(String),
+    Invalid(&'static str),
     #[error("token names an unknown organisation")]
     UnknownOrganisation,
     #[error("token names an unknown role: {0}")]
@@ -82,31 +120,319 @@ pub enum AuthError {
     Lookup(#[source] sea_orm::DbErr),
 }
 
-/// Verifies tokens with the configured key(s).
+/// The allow-lists. One algorithm each today; a list so that adding, say, PS256 for RSA
+/// keys is a change here and nowhere else.
+const HMAC_ALGORITHMS: &[Algorithm] = &[Algorithm::HS256];
+const RSA_ALGORITHMS: &[Algorithm] = &[Algorithm::RS256];
+const P256_ALGORITHMS: &[Algorithm] = &[Algorithm::ES256];
+
+/// Smaller RSA moduli are refused at start: NIST SP 800-131A no longer approves them
+/// for signatures, and an issuer still using one should hear about it from us.
+const MIN_RSA_BITS: usize = 2048;
+
+/// base64url as JWKs use it. RFC 7518 says unpadded, but some issuers pad; the padding
+/// carries no information, so accept either rather than refuse a usable key set.
+const JWK_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// A key the hub verifies tokens with, and the only algorithms it may verify.
+#[derive(Clone, Debug)]
+struct VerificationKey {
+    /// The JWKS `kid`; `None` for PEM keys and the HS256 secret.
+    kid: Option<String>,
+    /// Derived from the key's type when it is loaded, never from a token.
+    algorithms: &'static [Algorithm],
+    key: DecodingKey,
+}
+
+impl VerificationKey {
+    fn hmac(secret: &[u8]) -> Self {
+        VerificationKey {
+            kid: None,
+            algorithms: HMAC_ALGORITHMS,
+            key: DecodingKey::from_secret(secret),
+        }
+    }
+
+    fn rsa(key: &RsaPublicKey, kid: Option<String>) -> Result<Self, String> {
+        let bits = key.n().bits();
+        if bits < MIN_RSA_BITS {
+            return Err(format!(
+                "RSA key of {bits} bits; at least {MIN_RSA_BITS} are required"
+            ));
+        }
+        Ok(VerificationKey {
+            kid,
+            algorithms: RSA_ALGORITHMS,
+            key: DecodingKey::from_rsa_raw_components(
+                &key.n().to_bytes_be(),
+                &key.e().to_bytes_be(),
+            ),
+        })
+    }
+
+    fn p256(key: &p256::PublicKey, kid: Option<String>) -> Self {
+        VerificationKey {
+            kid,
+            algorithms: P256_ALGORITHMS,
+            key: DecodingKey::from_ec_der(key.to_encoded_point(false).as_bytes()),
+        }
+    }
+}
+
+/// The keys named by `JWT_PUBLIC_KEYS`, parsed and checked once at start.
+#[derive(Clone, Debug)]
+pub struct PublicKeys(Vec<VerificationKey>);
+
+impl PublicKeys {
+    /// Parses a key file: a JWKS (`{"keys": [...]}`) or PEM `PUBLIC KEY` blocks. Every key
+    /// must be usable — RSA of at least 2048 bits or EC P-256 — because a key the hub
+    /// silently skipped would surface only as its tokens being refused. The error says
+    /// what is wrong with which key, for the operator; the caller adds the variable name.
+    pub fn parse(contents: &[u8]) -> Result<PublicKeys, String> {
+        let text = std::str::from_utf8(contents)
+            .map_err(|_| "not text: expected PEM public keys or a JWKS (JSON)".to_owned())?;
+        let keys = if text.trim_start().starts_with('{') {
+            parse_jwks(text)?
+        } else if text.contains("-----BEGIN") {
+            parse_pem(text)?
+        } else {
+            return Err("neither PEM (`-----BEGIN PUBLIC KEY-----`) nor a JWKS \
+                        (`{\"keys\": [...]}`)"
+                .to_owned());
+        };
+        if keys.is_empty() {
+            return Err("no keys in the file".to_owned());
+        }
+        Ok(PublicKeys(keys))
+    }
+}
+
+fn parse_pem(text: &str) -> Result<Vec<VerificationKey>, String> {
+    let blocks = pem::parse_many(text).map_err(|e| format!("not valid PEM: {e}"))?;
+    blocks
+        .iter()
+        .enumerate()
+        .map(|(i, block)| {
+            let n = i + 1;
+            match block.tag() {
+                "PUBLIC KEY" => {
+                    from_spki(block.contents()).map_err(|e| format!("PEM block {n}: {e}"))
+                }
+                "RSA PUBLIC KEY" => Err(format!(
+                    "PEM block {n} is PKCS#1 (`RSA PUBLIC KEY`); convert it with \
+                     `openssl rsa -RSAPublicKey_in -pubout`"
+                )),
+                tag if tag.contains("PRIVATE") => Err(format!(
+                    "PEM block {n} is a private key (`{tag}`); this file must hold only public keys"
+                )),
+                tag => Err(format!(
+                    "PEM block {n} is `{tag}`; only `PUBLIC KEY` blocks are accepted"
+                )),
+            }
+        })
+        .collect()
+}
+
+/// An RSA or EC P-256 key from DER `SubjectPublicKeyInfo` (the body of a PEM
+/// `PUBLIC KEY` block).
+fn from_spki(der: &[u8]) -> Result<VerificationKey, String> {
+    let spki = SubjectPublicKeyInfoRef::try_from(der)
+        .map_err(|e| format!("not a SubjectPublicKeyInfo: {e}"))?;
+    let oid = spki.algorithm.oid;
+    if oid == rsa::pkcs1::ALGORITHM_OID {
+        let key = RsaPublicKey::try_from(spki).map_err(|e| format!("bad RSA key: {e}"))?;
+        VerificationKey::rsa(&key, None)
+    } else if oid == p256::elliptic_curve::ALGORITHM_OID {
+        let curve = spki
+            .algorithm
+            .parameters_oid()
+            .map_err(|e| format!("EC key without a named curve: {e}"))?;
+        if curve != p256::NistP256::OID {
+            return Err(format!(
+                "EC key on curve {curve}; only P-256 (1.2.840.10045.3.1.7) is supported"
+            ));
+        }
+        let key = p256::PublicKey::try_from(spki).map_err(|e| format!("bad P-256 key: {e}"))?;
+        Ok(VerificationKey::p256(&key, None))
+    } else {
+        Err(format!(
+            "key algorithm {oid} is not supported (RSA and EC P-256 only)"
+        ))
+    }
+}
+
+fn parse_jwks(text: &str) -> Result<Vec<VerificationKey>, String> {
+    let set: JwkSet = serde_json::from_str(text)
+        .map_err(|e| format!("not a JWKS (`{{\"keys\": [...]}}`): {e}"))?;
+    let mut keys: Vec<VerificationKey> = Vec::with_capacity(set.keys.len());
+    for (i, jwk) in set.keys.iter().enumerate() {
+        let name = match &jwk.common.key_id {
+            Some(kid) => format!("JWKS key {kid:?}"),
+            None => format!("JWKS key {}", i + 1),
+        };
+        let key = from_jwk(jwk).map_err(|e| format!("{name}: {e}"))?;
+        // A kid must pick exactly one key, or choosing "by kid" would mean trying several.
+        if key.kid.is_some() && keys.iter().any(|k| k.kid == key.kid) {
+            return Err(format!("{name}: the kid appears more than once"));
+        }
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+fn from_jwk(jwk: &Jwk) -> Result<VerificationKey, String> {
+    match &jwk.common.public_key_use {
+        None | Some(PublicKeyUse::Signature) => {}
+        Some(PublicKeyUse::Encryption) => {
+            return Err("an encryption key (`use`: `enc`), not a signing key".to_owned());
+        }
+        Some(PublicKeyUse::Other(other)) => {
+            return Err(format!(
+                "`use` is {other:?}; only signing keys (`sig`) verify tokens"
+            ));
+        }
+    }
+    let kid = jwk.common.key_id.clone();
+    let decode = |field: &str, value: &str| {
+        JWK_BASE64
+            .decode(value)
+            .map_err(|e| format!("`{field}` is not base64url: {e}"))
+    };
+    let key = match &jwk.algorithm {
+        AlgorithmParameters::RSA(params) => {
+            let n = BigUint::from_bytes_be(&decode("n", &params.n)?);
+            let e = BigUint::from_bytes_be(&decode("e", &params.e)?);
+            let key = RsaPublicKey::new(n, e).map_err(|e| format!("bad RSA key: {e}"))?;
+            VerificationKey::rsa(&key, kid)?
+        }
+        AlgorithmParameters::EllipticCurve(params) => {
+            if params.curve != EllipticCurve::P256 {
+                return Err(format!(
+                    "curve {:?} is not supported (P-256 only)",
+                    params.curve
+                ));
+            }
+            let mut point = vec![0x04];
+            point.extend(decode("x", &params.x)?);
+            point.extend(decode("y", &params.y)?);
+            let key = p256::PublicKey::from_sec1_bytes(&point)
+                .map_err(|_| "`x`/`y` are not a point on P-256".to_owned())?;
+            VerificationKey::p256(&key, kid)
+        }
+        AlgorithmParameters::OctetKey(_) => {
+            // A shared secret in a file of "public" keys is a leak waiting to happen (JWKS
+            // files get published), and it would verify HMAC tokens under a kid.
+            return Err("a symmetric (`oct`) key; an HMAC secret belongs in JWT_SECRET".to_owned());
+        }
+        AlgorithmParameters::OctetKeyPair(_) => {
+            return Err("`OKP` (EdDSA) keys are not supported (RSA and EC P-256 only)".to_owned());
+        }
+        _ => return Err("key type is not supported (RSA and EC P-256 only)".to_owned()),
+    };
+    // A declared `alg` must agree with the one the key type implies: a key published
+    // for RS512 is not one this hub can honour, and silently using it for RS256 would
+    // leave its tokens failing for no visible reason.
+    if let Some(declared) = jwk.common.key_algorithm {
+        let allowed = key
+            .algorithms
+            .iter()
+            .any(|a| KeyAlgorithm::from(*a) == declared);
+        if !allowed {
+            return Err(format!(
+                "declares `alg` {declared}, but this hub verifies such keys only with {:?}",
+                key.algorithms
+            ));
+        }
+    }
+    Ok(key)
+}
+
+/// A key ready to verify: the key, its allow-list and the claim checks to apply.
+struct Key {
+    kid: Option<String>,
+    algorithms: &'static [Algorithm],
+    decoding: DecodingKey,
+    /// The shared claim checks, with `algorithms` narrowed to this key's list, so
+    /// jsonwebtoken enforces the same pairing a second time.
+    validation: Validation,
+}
+
+/// The two header fields used to choose a key. They are read before the signature is
+/// checked, so they are not trusted: they only narrow which configured key may verify.
+#[derive(Deserialize)]
+struct UnverifiedHeader {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+}
+
+/// The claims read from a verified token. Every field is optional here so that a
+/// missing one is reported by name (by the validation, or below) instead of as a
+/// deserialisation failure.
+#[derive(Deserialize)]
+struct TokenClaims {
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    org: Option<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+/// Verifies tokens with the configured key(s). Cheap to clone: the handlers' state is
+/// cloned per request.
 #[derive(Clone)]
 pub struct Verifier {
-    key: Option<DecodingKey>,
-    validation: Validation,
+    keys: Arc<[Key]>,
 }
 
 impl Verifier {
     pub fn new(config: &AuthConfig) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = config.leeway.as_secs();
-        validation.set_required_spec_claims(&["exp", "sub"]);
         validation.validate_nbf = true;
+        let mut required = vec!["exp", "sub"];
+        // jsonwebtoken checks `iss`/`aud` only when the token carries them; a configured
+        // issuer or audience must also be present, or omitting it would pass.
         match &config.issuer {
-            Some(issuer) => validation.set_issuer(&[issuer]),
+            Some(issuer) => {
+                validation.set_issuer(&[issuer]);
+                required.push("iss");
+            }
             None => validation.iss = None,
         }
         match &config.audience {
-            Some(audience) => validation.set_audience(&[audience]),
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                required.push("aud");
+            }
             None => validation.validate_aud = false,
         }
-        Verifier {
-            key: config.jwt_secret.as_deref().map(DecodingKey::from_secret),
-            validation,
-        }
+        validation.set_required_spec_claims(&required);
+
+        let secret = config.jwt_secret.as_deref().map(VerificationKey::hmac);
+        let public = config
+            .public_keys
+            .iter()
+            .flat_map(|keys| keys.0.iter().cloned());
+        let keys = secret
+            .into_iter()
+            .chain(public)
+            .map(|key| {
+                let mut validation = validation.clone();
+                validation.algorithms = key.algorithms.to_vec();
+                Key {
+                    kid: key.kid,
+                    algorithms: key.algorithms,
+                    decoding: key.key,
+                    validation,
+                }
+            })
+            .collect();
+        Verifier { keys }
     }
 
     /// Reads the `Authorization` header value (if any) and resolves the caller.
@@ -124,22 +450,22 @@ impl Verifier {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::MalformedHeader)?;
-        let key = self.key.as_ref().ok_or(AuthError::NoKey)?;
-        let claims = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
-                other => AuthError::Invalid(format!("{other:?}")),
-            })?
-            .claims;
+        let claims = self.verify(token)?;
+        let subject = claims
+            .sub
+            .ok_or(AuthError::Invalid("token has no subject (sub)"))?;
         let roles = claims
             .roles
             .iter()
             .map(|r| Role::parse(r).ok_or_else(|| AuthError::UnknownRole(r.clone())))
             .collect::<Result<Vec<_>, _>>()?;
         if roles.is_empty() {
-            return Err(AuthError::Invalid("no roles".to_owned()));
+            return Err(AuthError::Invalid("token has no roles"));
         }
-        let (kind, code) = parse_org_ref(&claims.org).ok_or(AuthError::UnknownOrganisation)?;
+        let org = claims
+            .org
+            .ok_or(AuthError::Invalid("token has no organisation (org)"))?;
+        let (kind, code) = parse_org_ref(&org).ok_or(AuthError::UnknownOrganisation)?;
         let organisation = organisation::Entity::find()
             .filter(organisation::Column::Kind.eq(kind.as_str()))
             .filter(organisation::Column::Code.eq(code))
@@ -148,11 +474,81 @@ impl Verifier {
             .map_err(AuthError::Lookup)?
             .ok_or(AuthError::UnknownOrganisation)?;
         Ok(Caller::Principal(Arc::new(Principal {
-            subject: claims.sub,
+            subject,
             organisation,
             kind,
             roles,
         })))
+    }
+
+    /// Chooses the key by the token's `kid` and `alg`, then verifies signature and claims.
+    fn verify(&self, token: &str) -> Result<TokenClaims, AuthError> {
+        if self.keys.is_empty() {
+            return Err(AuthError::NoKey);
+        }
+        let (alg, kid) = read_header(token)?;
+        // A kid names one key and the token may not fall back to the others; otherwise
+        // an unknown kid would simply mean "try every key".
+        if let Some(kid) = &kid
+            && !self.keys.iter().any(|k| k.kid.as_ref() == Some(kid))
+        {
+            return Err(AuthError::UnknownKey);
+        }
+        // Without a kid, only keys without one are candidates (PEM keys, the secret): a
+        // JWKS key is meant to be asked for by name.
+        let mut candidates = self
+            .keys
+            .iter()
+            .filter(|k| k.kid == kid && k.algorithms.contains(&alg))
+            .peekable();
+        if candidates.peek().is_none() {
+            return Err(AuthError::AlgorithmNotAccepted);
+        }
+        for key in candidates {
+            match jsonwebtoken::decode::<TokenClaims>(token, &key.decoding, &key.validation) {
+                Ok(data) => return Ok(data.claims),
+                // Several kid-less keys may share an algorithm (a key rotation in
+                // progress); a signature one of them rejects may be the next one's.
+                Err(err) if matches!(err.kind(), ErrorKind::InvalidSignature) => continue,
+                // Anything else does not depend on which key was tried: the token is
+                // malformed, or its signature verified and a claim then failed.
+                Err(err) => return Err(rejection(err.kind())),
+            }
+        }
+        Err(AuthError::BadSignature)
+    }
+}
+
+/// Reads `alg` and `kid` from the (unverified) header. `none`, and any name that is not
+/// a signing algorithm, fail here.
+fn read_header(token: &str) -> Result<(Algorithm, Option<String>), AuthError> {
+    const MALFORMED: AuthError = AuthError::Invalid("malformed token");
+    let encoded = token.split('.').next().unwrap_or_default();
+    let json = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| MALFORMED)?;
+    let header: UnverifiedHeader = serde_json::from_slice(&json).map_err(|_| MALFORMED)?;
+    let alg = Algorithm::from_str(&header.alg).map_err(|_| AuthError::AlgorithmNotAccepted)?;
+    Ok((alg, header.kid))
+}
+
+/// A fixed message per failure: jsonwebtoken's own messages can quote the claims.
+fn rejection(kind: &ErrorKind) -> AuthError {
+    match kind {
+        ErrorKind::ExpiredSignature => AuthError::Expired,
+        ErrorKind::ImmatureSignature => AuthError::Invalid("token not valid yet (nbf)"),
+        ErrorKind::InvalidIssuer => AuthError::Invalid("wrong issuer (iss)"),
+        ErrorKind::InvalidAudience => AuthError::Invalid("wrong audience (aud)"),
+        ErrorKind::MissingRequiredClaim(claim) => AuthError::Invalid(match claim.as_str() {
+            "exp" => "token has no expiry (exp)",
+            "sub" => "token has no subject (sub)",
+            "iss" => "token has no issuer (iss)",
+            "aud" => "token has no audience (aud)",
+            _ => "token lacks a required claim",
+        }),
+        ErrorKind::InvalidSignature => AuthError::BadSignature,
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
+            AuthError::AlgorithmNotAccepted
+        }
+        _ => AuthError::Invalid("malformed token"),
     }
 }
 

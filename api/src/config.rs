@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::auth::PublicKeys;
 use crate::seed::Scale;
 
 /// Where the embedded default keeps its database and development secrets.
@@ -44,6 +45,9 @@ pub struct Config {
 pub struct AuthConfig {
     /// `JWT_SECRET`: HS256 verification secret.
     pub jwt_secret: Option<Vec<u8>>,
+    /// `JWT_PUBLIC_KEYS`: RSA / EC P-256 verification keys, read from the named PEM or
+    /// JWKS file once, at start.
+    pub public_keys: Option<PublicKeys>,
     /// `JWT_ISSUER`: required `iss` when set.
     pub issuer: Option<String>,
     /// `JWT_AUDIENCE`: required `aud` when set.
@@ -180,6 +184,20 @@ impl Config {
                     .to_owned(),
             );
         }
+        // The one place `from_vars` touches the filesystem: keys are parsed here, once,
+        // so an unreadable or unusable key file stops the hub before it serves anything.
+        let public_keys = get("JWT_PUBLIC_KEYS").and_then(|path| {
+            std::fs::read(path)
+                .map_err(|e| format!("cannot read the file: {e}"))
+                .and_then(|contents| PublicKeys::parse(&contents))
+                .map_err(|problem| {
+                    problems.push(format!(
+                        "JWT_PUBLIC_KEYS must name a PEM file of public keys or a JWKS; \
+                         {path}: {problem}"
+                    ))
+                })
+                .ok()
+        });
         let dev_tokens = match get("HUB_DEV_TOKENS") {
             None => embedded,
             Some("1" | "true" | "yes") => true,
@@ -226,6 +244,7 @@ impl Config {
             db_max_connections,
             auth: AuthConfig {
                 jwt_secret,
+                public_keys,
                 issuer: get("JWT_ISSUER").map(str::to_owned),
                 audience: get("JWT_AUDIENCE").map(str::to_owned),
                 leeway: Duration::from_secs(leeway_secs),

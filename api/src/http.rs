@@ -12,7 +12,7 @@ use async_graphql::BatchRequest;
 use async_graphql::http::GraphiQLSource;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -169,18 +169,13 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
     execute(&state, caller, batch).await
 }
 
-async fn graphql_get(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
+async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let query = uri.query().unwrap_or("");
     let wants_html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
-    if wants_html && !query.contains("query=") && method == Method::GET {
+    if wants_html && !query.contains("query=") {
         return Html(
             GraphiQLSource::build()
                 .endpoint("/graphql")

@@ -309,3 +309,21 @@ pub fn token(org: &str, roles: &[&str], ttl_secs: i64) -> String {
     };
     auth::mint(JWT_SECRET.as_bytes(), &claims).expect("sign test token")
 }
+
+/// Seconds since the Unix epoch, for building claims.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
+}
+
+/// Signs arbitrary claims — including ones a well-behaved issuer would never produce,
+/// such as a token without `exp` — with any header and key.
+pub fn sign(
+    claims: &Value,
+    header: jsonwebtoken::Header,
+    key: &jsonwebtoken::EncodingKey,
+) -> String {
+    jsonwebtoken::encode(&header, claims, key).expect("sign test token")
+}

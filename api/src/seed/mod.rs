@@ -17,8 +17,6 @@
 //! observations) never holds more than a batch of rows in memory. Only the area totals
 //! (LA, region, England) are kept for the whole run, and written last.
 
-#[cfg(test)]
-mod calibrate;
 mod random;
 mod reference;
 mod register;
@@ -41,8 +39,8 @@ use simulate::{AreaTotals, ObservationRow, PupilRow, SchoolOutput};
 /// How much data to generate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scale {
-    /// About 45 schools in seven LAs (Hampshire, Southampton and neighbours, three
-    /// London boroughs): quick enough for automated tests.
+    /// About 45 schools in seven LAs (Hampshire, Southampton and their neighbours, two
+    /// London boroughs and the City of London): quick enough for automated tests.
     Test,
     /// About 2,000 schools: roughly 9% of every LA. The default for trying the hub out.
     Demo,
@@ -158,7 +156,7 @@ pub async fn seed(
             done += batch.len();
         }
         // Report about every tenth of the way.
-        if done * 10 >= next_report * total_schools && done > 0 {
+        if done > 0 && done * 10 >= next_report * total_schools {
             next_report = done * 10 / total_schools + 1;
             progress(&format!(
                 "schools {}/{}: observations {}, pupil records {}",

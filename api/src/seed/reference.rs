@@ -23,6 +23,8 @@ const EM: &str = "E12000004";
 const WM: &str = "E12000005";
 const EE: &str = "E12000006";
 const LO: &str = "E12000007";
+/// London's region code; London's disadvantaged pupils do notably better than elsewhere.
+pub const LONDON: &str = LO;
 const SE: &str = "E12000008";
 const SW: &str = "E12000009";
 

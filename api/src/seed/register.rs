@@ -5,7 +5,8 @@
 //! in full before anything is written; the expensive part, simulating pupils, is done
 //! school by school afterwards (see `simulate`). Everything here is drawn from one
 //! sequential generator with a fixed seed per scale, so the same scale always gives the
-//! same register.
+//! same register; only each LA's area effect comes from a stream of its own, so that an
+//! area looks alike at every scale.
 
 use std::collections::HashSet;
 use std::ops::Range;

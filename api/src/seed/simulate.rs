@@ -25,7 +25,7 @@ use super::PUPIL_RECORD_LAS;
 use super::random::{
     Purpose, chance, logistic, logit, mean_one_lognormal, normal, poisson, stream,
 };
-use super::reference::{CROSS_BORDER, Metric};
+use super::reference::{CROSS_BORDER, LONDON, Metric};
 use super::register::{FIRST_PERIOD_START_YEAR, SchoolPlan};
 use crate::domain::{ENGLAND_CODE, GeographicLevel, PERIODS, Phase, PupilGroup, SenStatus};
 use crate::pseudonym::pupil_key;
@@ -370,11 +370,10 @@ impl Tally {
     }
 }
 
+/// Position of the group in `PupilGroup::ALL`, which lists the variants in declaration
+/// order.
 fn group_index(group: PupilGroup) -> usize {
-    PupilGroup::ALL
-        .iter()
-        .position(|g| *g == group)
-        .unwrap_or(0)
+    group as usize
 }
 
 /// A school's figures for every period and group, derived only from its pupils.
@@ -556,7 +555,7 @@ impl<'a> SchoolContext<'a> {
                 school.phase,
                 Phase::Primary | Phase::Secondary | Phase::AllThrough
             ),
-            london: la.region == "E12000007",
+            london: la.region == LONDON,
         }
     }
 
@@ -688,6 +687,14 @@ const PERIOD_EHE: [f64; 5] = [0.85, 0.95, 1.0, 1.1, 1.15];
 /// KS2 results recovering after the pandemic (logit shift).
 const PERIOD_KS2: [f64; 5] = [-0.08, -0.03, 0.0, 0.02, 0.03];
 
+// Adding a period to `PERIODS` must extend the trends above.
+const _: () = assert!(
+    PERIOD_ABSENCE.len() == PERIODS.len()
+        && PERIOD_SUSPENSIONS.len() == PERIODS.len()
+        && PERIOD_EHE.len() == PERIODS.len()
+        && PERIOD_KS2.len() == PERIODS.len()
+);
+
 fn pupil_year(
     ctx: &SchoolContext,
     pupil: &Pupil,
@@ -705,7 +712,6 @@ fn pupil_year(
     ];
     let mut rng = stream(Purpose::PupilYear, &ids);
     let stage = ctx.stage(year_group);
-    let period_factor = |factors: &[f64; 5]| factors.get(period).copied().unwrap_or(1.0);
 
     // Absence: a skewed (log-normal) rate around a mean set by group, stage, SEN, school
     // and area; the pupil's own propensity persists from year to year.
@@ -727,7 +733,7 @@ fn pupil_year(
         mean_absence *= 0.9;
     }
     mean_absence *=
-        period_factor(&PERIOD_ABSENCE) * (0.15 * effects.absence - 0.06 * ctx.area_effect).exp();
+        PERIOD_ABSENCE[period] * (0.15 * effects.absence - 0.06 * ctx.area_effect).exp();
     let z = 0.7 * pupil.absence + 0.714 * normal(&mut rng);
     let absence_rate = (mean_absence * mean_one_lognormal(z, 0.8)).min(1.0);
 
@@ -757,7 +763,7 @@ fn pupil_year(
     };
     let suspensions = poisson(
         &mut rng,
-        suspension_base * risk * period_factor(&PERIOD_SUSPENSIONS),
+        suspension_base * risk * PERIOD_SUSPENSIONS[period],
     );
     let permanently_excluded = chance(&mut rng, (exclusion_base * risk).min(0.5));
 
@@ -775,7 +781,7 @@ fn pupil_year(
         SenStatus::SenSupport => 1.3,
         SenStatus::Ehcp => 1.1,
     };
-    let ehe_p = 0.0042 * ehe_stage * ehe_sen * high_absence * period_factor(&PERIOD_EHE);
+    let ehe_p = 0.0042 * ehe_stage * ehe_sen * high_absence * PERIOD_EHE[period];
     let left_for_ehe = !permanently_excluded && chance(&mut rng, ehe_p);
     let mut cme_p = 0.002 * high_absence;
     if pupil.disadvantaged {
@@ -800,10 +806,8 @@ fn pupil_year(
     let disadvantaged_in_london = ctx.london && pupil.disadvantaged;
     let ks2_rwm_expected = (year_group == 6).then(|| {
         let mut score = if pupil.disadvantaged { 0.25 } else { 1.15 };
-        score += pupil.ability
-            + 0.35 * effects.quality
-            + 0.15 * ctx.area_effect
-            + period_factor(&PERIOD_KS2);
+        score +=
+            pupil.ability + 0.35 * effects.quality + 0.15 * ctx.area_effect + PERIOD_KS2[period];
         score += match pupil.sen {
             SenStatus::None => 0.0,
             SenStatus::SenSupport => -1.6,
