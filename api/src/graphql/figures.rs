@@ -7,14 +7,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entities::{observation, school};
-use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
 
 use super::loaders::{FigureSelection, ObservationPage, SchoolPage, figures_query};
-use super::pagination::{KeyCursor, PageRequest, Totals, page_cost};
+use super::pagination::{KeyCursor, PageRequest, Totals, keyset_page, page_cost};
 use super::reference::Indicator;
 use super::schools::School;
 use super::{RequestContext, loaders, request_context};
@@ -339,32 +339,16 @@ impl FigureQuery {
             }
             query = query.filter(observation::Column::AreaCode.is_in(codes));
         }
-        let total_count = if ctx.look_ahead().field("totalCount").exists() {
-            query.clone().count(&rc.db).await?
-        } else {
-            0
-        };
-        if let Some(after) = page.after {
-            query = query.filter(observation::Column::Id.gt(after));
-        }
-        let mut rows = query
-            .order_by_asc(observation::Column::Id)
-            .limit(page.fetch_limit())
-            .all(&rc.db)
-            .await?;
-        let has_next = rows.len() > page.first;
-        rows.truncate(page.first);
-        let mut connection = Connection::with_additional_fields(
-            page.after.is_some(),
-            has_next,
-            Totals { total_count },
-        );
-        connection.edges.extend(
-            Observation::list(rows)
-                .into_iter()
-                .map(|o| Edge::new(KeyCursor(o.row.id), o)),
-        );
-        Ok(connection)
+        keyset_page(
+            ctx,
+            &rc.db,
+            query,
+            observation::Column::Id,
+            page,
+            Observation::list,
+            |o| o.row.id,
+        )
+        .await
     }
 
     /// Figures for one school or area, one series per indicator and pupil group.

@@ -17,9 +17,7 @@ mod pagination;
 mod reference;
 mod schools;
 
-use std::sync::Arc;
-
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_graphql::extensions::{

@@ -6,9 +6,10 @@
 //! Cursors are opaque base64 so clients do not build them by hand.
 
 use async_graphql::SimpleObject;
-use async_graphql::connection::CursorType;
+use async_graphql::connection::{Connection, CursorType, Edge};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::config::Limits;
 use crate::error::Error;
@@ -80,4 +81,48 @@ pub struct Totals {
 pub fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
     let first = first.unwrap_or(DEFAULT_PAGE_SIZE as i32).max(0) as usize;
     first.saturating_mul(child_complexity).saturating_add(1)
+}
+
+/// Runs a filtered query as one keyset page: counts the matches when the client asked
+/// for `totalCount` (the count uses the same filter as the rows, before the cursor), then
+/// fetches `first + 1` rows after the cursor in key order. `nodes` turns the page's rows
+/// into GraphQL nodes (in one go, so they can share a sibling page); `key` reads a
+/// node's cursor key.
+pub async fn keyset_page<E, N>(
+    ctx: &async_graphql::Context<'_>,
+    db: &sea_orm::DatabaseConnection,
+    mut query: sea_orm::Select<E>,
+    key_column: E::Column,
+    page: PageRequest,
+    nodes: impl FnOnce(Vec<E::Model>) -> Vec<N>,
+    key: impl Fn(&N) -> i64,
+) -> Result<Connection<KeyCursor, N, Totals>, Error>
+where
+    E: sea_orm::EntityTrait,
+    E::Model: Send + Sync,
+    N: async_graphql::OutputType,
+{
+    let total_count = if ctx.look_ahead().field("totalCount").exists() {
+        query.clone().count(db).await?
+    } else {
+        0
+    };
+    if let Some(after) = page.after {
+        query = query.filter(key_column.gt(after));
+    }
+    let mut rows = query
+        .order_by_asc(key_column)
+        .limit(page.fetch_limit())
+        .all(db)
+        .await?;
+    let has_next = rows.len() > page.first;
+    rows.truncate(page.first);
+    let mut connection =
+        Connection::with_additional_fields(page.after.is_some(), has_next, Totals { total_count });
+    connection.edges.extend(
+        nodes(rows)
+            .into_iter()
+            .map(|node| Edge::new(KeyCursor(key(&node)), node)),
+    );
+    Ok(connection)
 }

@@ -1,12 +1,12 @@
 //! Public reference data: regions, organisations and the indicator catalogue.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject};
 use entities::{indicator, organisation, region};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
-use super::pagination::{KeyCursor, PageRequest, Totals, page_cost};
+use super::pagination::{KeyCursor, PageRequest, Totals, keyset_page, page_cost};
 use super::{loaders, request_context};
 use crate::access;
 use crate::domain::{OrganisationKind, Polarity, Unit};
@@ -168,31 +168,16 @@ impl ReferenceQuery {
                     .like(like_pattern(&text)),
             );
         }
-        let total_count = if ctx.look_ahead().field("totalCount").exists() {
-            query.clone().count(&rc.db).await?
-        } else {
-            0
-        };
-        if let Some(after) = page.after {
-            query = query.filter(organisation::Column::Id.gt(after));
-        }
-        let mut rows = query
-            .order_by_asc(organisation::Column::Id)
-            .limit(page.fetch_limit())
-            .all(&rc.db)
-            .await?;
-        let has_next = rows.len() > page.first;
-        rows.truncate(page.first);
-        let mut connection = Connection::with_additional_fields(
-            page.after.is_some(),
-            has_next,
-            Totals { total_count },
-        );
-        connection.edges.extend(
-            rows.into_iter()
-                .map(|o| Edge::new(KeyCursor(o.id.into()), Organisation(o))),
-        );
-        Ok(connection)
+        keyset_page(
+            ctx,
+            &rc.db,
+            query,
+            organisation::Column::Id,
+            page,
+            |rows| rows.into_iter().map(Organisation).collect(),
+            |o| o.0.id.into(),
+        )
+        .await
     }
 
     /// One organisation by kind and code, e.g. `LOCAL_AUTHORITY` `852`.

@@ -1,17 +1,17 @@
 //! The school register: public fields, plus figures nested under each school.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, InputObject, Object};
 use chrono::NaiveDate;
 use entities::{organisation, school};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query as SqlQuery};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use std::sync::Arc;
 
 use super::figures::{FigureArgs, Observation, SchoolSource, Series};
 use super::loaders::SchoolPage;
-use super::pagination::{KeyCursor, PageRequest, Totals, page_cost};
+use super::pagination::{KeyCursor, PageRequest, Totals, keyset_page, page_cost};
 use super::reference::{Organisation, Region, like_pattern};
 use super::{loaders, request_context};
 use crate::access;
@@ -217,32 +217,16 @@ impl SchoolQuery {
                 Expr::expr(Func::lower(Expr::col(school::Column::Name))).like(like_pattern(&text)),
             );
         }
-        let total_count = if ctx.look_ahead().field("totalCount").exists() {
-            query.clone().count(&rc.db).await?
-        } else {
-            0
-        };
-        if let Some(after) = page.after {
-            query = query.filter(school::Column::Urn.gt(after));
-        }
-        let mut rows = query
-            .order_by_asc(school::Column::Urn)
-            .limit(page.fetch_limit())
-            .all(&rc.db)
-            .await?;
-        let has_next = rows.len() > page.first;
-        rows.truncate(page.first);
-        let mut connection = Connection::with_additional_fields(
-            page.after.is_some(),
-            has_next,
-            Totals { total_count },
-        );
-        connection.edges.extend(
-            School::list(rows)
-                .into_iter()
-                .map(|s| Edge::new(KeyCursor(s.model.urn.into()), s)),
-        );
-        Ok(connection)
+        keyset_page(
+            ctx,
+            &rc.db,
+            query,
+            school::Column::Urn,
+            page,
+            School::list,
+            |s| s.model.urn.into(),
+        )
+        .await
     }
 
     /// One school by URN; null when there is no such school.
