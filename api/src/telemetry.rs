@@ -22,9 +22,12 @@ const MAX_OPERATION_LABELS: usize = 200;
 pub fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Logs go to stderr so that stdout carries only a command's output (`token` prints
+    // a token that scripts capture with `$(…)`).
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_writer(std::io::stderr);
     // A second call (tests spawn many hubs in one process) keeps the first subscriber.
     let _ = if json {
         builder.json().try_init()

@@ -423,7 +423,11 @@ fn gap_figures(level: GeographicLevel, rows: Vec<observation::Model>) -> Vec<Gap
                 area_code: area_code.clone(),
                 disadvantaged,
                 not_disadvantaged,
-                gap: disadvantaged.zip(not_disadvantaged).map(|(d, n)| n - d),
+                // Published values carry four decimals; so does their difference,
+                // without binary floating-point noise in the last digits.
+                gap: disadvantaged
+                    .zip(not_disadvantaged)
+                    .map(|(d, n)| ((n - d) * 10_000.0).round() / 10_000.0),
                 disadvantaged_cohort: dis.and_then(|o| o.denominator),
                 not_disadvantaged_cohort: other.and_then(|o| o.denominator),
             }
