@@ -177,25 +177,34 @@ async fn main() {
     for _ in 0..20 {
         send().await;
     }
-    let statements_before = statements(&client, &base).await;
+    let statements_before = metric(&client, &base, "hub_db_statements_total").await;
+    let sql_seconds_before = metric(&client, &base, "hub_db_statement_duration_seconds_sum").await;
     let mut latencies = Vec::with_capacity(requests);
     for _ in 0..requests {
         let started = Instant::now();
         send().await;
         latencies.push(started.elapsed());
     }
-    let statements_per_request =
-        (statements(&client, &base).await - statements_before) as f64 / requests as f64;
+    let statements_per_request = (metric(&client, &base, "hub_db_statements_total").await
+        - statements_before)
+        / requests as f64;
+    let sql_ms_per_request = (metric(&client, &base, "hub_db_statement_duration_seconds_sum")
+        .await
+        - sql_seconds_before)
+        * 1000.0
+        / requests as f64;
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     println!(
         "LA dashboard (LA {la}, role {role}): {schools} schools, {figures} school figures per response"
     );
     println!(
-        "  {requests} requests, uncached: median {:.2} ms, p95 {:.2} ms, {:.1} SQL statements per request",
+        "  {requests} requests, uncached: median {:.2} ms, p95 {:.2} ms, {:.1} SQL statements \
+         ({:.2} ms in SQL) per request",
         ms(pct(0.5)),
         ms(pct(0.95)),
-        statements_per_request
+        statements_per_request,
+        sql_ms_per_request
     );
 }
 
@@ -203,7 +212,8 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-async fn statements(client: &reqwest::Client, base: &str) -> u64 {
+/// Reads one sample (`name value`) from `/metrics`.
+async fn metric(client: &reqwest::Client, base: &str, name: &str) -> f64 {
     let text = client
         .get(format!("{base}/metrics"))
         .send()
@@ -213,7 +223,7 @@ async fn statements(client: &reqwest::Client, base: &str) -> u64 {
         .await
         .expect("text");
     text.lines()
-        .find_map(|l| l.strip_prefix("hub_db_statements_total "))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+        .unwrap_or(0.0)
 }

@@ -44,8 +44,10 @@ pub async fn connect(config: &Config, metrics: &Metrics) -> Result<DatabaseConne
     let mut db = Database::connect(options).await?;
     let statements = metrics.db_statements.clone();
     let failures = metrics.db_statement_failures.clone();
+    let seconds = metrics.db_statement_seconds.clone();
     db.set_metric_callback(move |info| {
         statements.inc();
+        seconds.observe(info.elapsed.as_secs_f64());
         if info.failed {
             failures.inc();
         }

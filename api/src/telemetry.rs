@@ -53,6 +53,7 @@ pub struct Metrics {
     registry: Arc<Mutex<Registry>>,
     pub db_statements: Counter,
     pub db_statement_failures: Counter,
+    pub db_statement_seconds: Histogram,
     pub requests: Family<RequestLabels, Counter>,
     pub errors: Family<ErrorLabels, Counter>,
     pub request_seconds: Histogram,
@@ -80,6 +81,12 @@ impl Metrics {
             "SQL statements that returned an error",
             db_statement_failures.clone(),
         );
+        let db_statement_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        registry.register(
+            "db_statement_duration_seconds",
+            "Time from sending a SQL statement to its result",
+            db_statement_seconds.clone(),
+        );
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "graphql_requests",
@@ -102,6 +109,7 @@ impl Metrics {
             registry: Arc::new(Mutex::new(registry)),
             db_statements,
             db_statement_failures,
+            db_statement_seconds,
             requests,
             errors,
             request_seconds,

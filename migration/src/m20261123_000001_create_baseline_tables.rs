@@ -235,6 +235,7 @@ impl MigrationTrait for Migration {
             &[
                 Observation::SchoolUrn,
                 Observation::IndicatorCode,
+                Observation::PupilGroup,
                 Observation::Period,
             ],
             false,

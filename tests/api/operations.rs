@@ -73,3 +73,32 @@ async fn graphql_over_get_and_graphiql_for_browsers() {
     let body: Value = missing.json().await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_FOUND");
 }
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_in_flight_requests_then_stops_listening() {
+    let mut hub = TestHub::spawn().await;
+    let url = format!("{}/graphql", hub.address);
+    let client = hub.client.clone();
+    let in_flight = tokio::spawn(async move {
+        client
+            .post(url)
+            .json(&serde_json::json!({ "query": "{ schools(first: 500) { totalCount edges { node { name localAuthority { name } } } } }" }))
+            .send()
+            .await
+    });
+    // Let the request reach the server before the signal.
+    tokio::task::yield_now().await;
+    hub.stop().await.expect("server stops cleanly");
+    if let Ok(response) = in_flight.await.expect("request task") {
+        assert_eq!(
+            response.status(),
+            200,
+            "a request the server accepted is answered"
+        );
+    }
+    let after = reqwest::Client::new()
+        .get(format!("{}/healthz", hub.address))
+        .send()
+        .await;
+    assert!(after.is_err(), "no longer listening after shutdown");
+}

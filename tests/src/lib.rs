@@ -154,6 +154,7 @@ pub struct TestHub {
     pub address: String,
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     postgres: Option<(String, String)>,
 }
 
@@ -199,14 +200,27 @@ impl TestHub {
         let app = Application::build(config).await.expect("hub starts");
         let address = format!("http://{}", app.local_addr());
         let (tx, rx) = oneshot::channel();
-        tokio::spawn(app.run_until_stopped(async {
+        let server = tokio::spawn(app.run_until_stopped(async {
             let _ = rx.await;
         }));
         TestHub {
             address,
             client: reqwest::Client::new(),
             shutdown: Some(tx),
+            server: Some(server),
             postgres,
+        }
+    }
+
+    /// Sends the shutdown signal and waits for the server to finish, returning what
+    /// `run_until_stopped` returned.
+    pub async fn stop(&mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.server.take() {
+            Some(server) => server.await.expect("server task did not panic"),
+            None => Ok(()),
         }
     }
 
