@@ -112,13 +112,19 @@ async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-async fn migrate(config: Config) -> Result<(), String> {
-    let db = db::connect(&config, &Metrics::new())
+/// Connects and brings the schema up to date: every command that touches data starts here.
+async fn open_database(config: &Config) -> Result<sea_orm::DatabaseConnection, String> {
+    let db = db::connect(config, &Metrics::new())
         .await
-        .map_err(|e| format!("cannot connect: {e}"))?;
+        .map_err(|e| format!("cannot connect to the database: {e}"))?;
     db::migrate(&db)
         .await
         .map_err(|e| format!("migration failed: {e}"))?;
+    Ok(db)
+}
+
+async fn migrate(config: Config) -> Result<(), String> {
+    open_database(&config).await?;
     println!("migrations applied");
     Ok(())
 }
@@ -128,12 +134,7 @@ async fn seed_command(config: Config, scale: Scale) -> Result<(), String> {
         .pupil_key_secret
         .clone()
         .ok_or("PUPIL_KEY_SECRET must be set to seed pupil records")?;
-    let db = db::connect(&config, &Metrics::new())
-        .await
-        .map_err(|e| format!("cannot connect: {e}"))?;
-    db::migrate(&db)
-        .await
-        .map_err(|e| format!("migration failed: {e}"))?;
+    let db = open_database(&config).await?;
     let started = std::time::Instant::now();
     let summary = seed::seed(&db, scale, &secret, &|line| println!("{line}"))
         .await
@@ -196,12 +197,7 @@ async fn token(
     let (kind, code) = parse_org_ref(org).ok_or_else(|| {
         format!("--org must be KIND:CODE, e.g. LOCAL_AUTHORITY:852 (got {org:?})")
     })?;
-    let db = db::connect(&config, &Metrics::new())
-        .await
-        .map_err(|e| format!("cannot connect: {e}"))?;
-    db::migrate(&db)
-        .await
-        .map_err(|e| format!("migration failed: {e}"))?;
+    let db = open_database(&config).await?;
     let exists = organisation::Entity::find()
         .filter(organisation::Column::Kind.eq(kind.as_str()))
         .filter(organisation::Column::Code.eq(code))
