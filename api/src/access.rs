@@ -1,38 +1,652 @@
 //! The access policy: the one place that decides what a caller may see.
 //!
-//! Every resolver asks here before it reads anything beyond public reference data, so
-//! the rules can be read, reviewed and tested in one file. The foundation draws a
-//! single line, from DESIGN.md: anonymous callers see public reference data only
-//! (regions, organisations, schools' register fields, the indicator catalogue);
-//! figures need an authenticated caller. The role table, the SCHOOL/PUPIL/AGGREGATE
-//! levels, sharing agreements and disclosure control replace [`require_figures`] with
-//! per-level scopes (see the access-control issue); resolvers already call it at
-//! exactly the points where those checks belong.
+//! DESIGN.md's role table is [`ROLE_TABLE`] below, row for row. A caller's rights are
+//! worked out once per request into an [`Access`]: for each of the three levels
+//! (`PUPIL`, `SCHOOL`, `AGGREGATE`) the set of [`Grant`]s it holds, each saying where it
+//! came from (a role, or a sharing agreement). Resolvers then ask `Access` one of two
+//! kinds of question, and nothing else decides:
+//!
+//! * **"May I show this one thing?"** — [`Access::require_school`],
+//!   [`Access::require_aggregate`]… A direct request for something out of scope is an
+//!   error (`FORBIDDEN`, or `UNAUTHENTICATED` without a token), never an empty answer
+//!   that could be mistaken for "no data".
+//! * **"Which rows of this list may I show?"** — [`Access::visible_schools`],
+//!   [`Access::visible_pupils`], [`Access::visible_figures`] return SQL conditions that
+//!   the list query (and its `totalCount`) must include, so rows out of scope are never
+//!   fetched, and never counted.
+//!
+//! Scope comes from the organisation as the database describes it (kind, code, region),
+//! never from the token. The in-memory checks and the SQL conditions are written side
+//! by side from the same [`Grant`]s, and a test holds them to each other.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use entities::{organisation, pupil_record, school, sharing_agreement};
+use sea_orm::sea_query::{Expr, ExprTrait, Query as SqlQuery, SimpleExpr};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
 
 use crate::auth::{Caller, Principal};
-use crate::error::Error;
+use crate::domain::{AccessLevel, EstablishmentType, GeographicLevel, OrganisationKind, Role};
+use crate::error::{Error, Result};
 
-/// Public reference data: always allowed, even without a token. Exists so that every
+/// One row of the role table (DESIGN.md, Access).
+pub struct RoleRow {
+    pub role: Role,
+    /// The organisation kinds a holder may act for; empty for any.
+    pub acts_for: &'static [OrganisationKind],
+    /// PUPIL level over its own organisation's scope.
+    pub pupil: bool,
+    /// SCHOOL level over its own organisation's scope.
+    pub school: bool,
+    /// AGGREGATE figures, nationally.
+    pub aggregate: bool,
+    /// Whether sharing agreements received by its organisation widen its scope.
+    pub widened_by_agreements: bool,
+}
+
+use OrganisationKind as K;
+
+/// DESIGN.md's role table. "Own scope" means [`organisation_grants`] of the
+/// organisation the caller acts for: an LA's area, a trust's schools, a school, an
+/// RSC office's or inspectorate team's region.
+pub const ROLE_TABLE: &[RoleRow] = &[
+    RoleRow {
+        role: Role::HubAdmin,
+        acts_for: &[K::Hub],
+        pupil: false,
+        school: false,
+        aggregate: true,
+        widened_by_agreements: false,
+    },
+    RoleRow {
+        role: Role::LaOfficer,
+        acts_for: &[K::LocalAuthority],
+        pupil: true,
+        school: true,
+        aggregate: true,
+        widened_by_agreements: true,
+    },
+    RoleRow {
+        role: Role::TrustOfficer,
+        acts_for: &[K::Trust],
+        pupil: true,
+        school: true,
+        aggregate: true,
+        widened_by_agreements: true,
+    },
+    RoleRow {
+        role: Role::RscOfficer,
+        acts_for: &[K::RscOffice],
+        pupil: false,
+        school: true,
+        aggregate: true,
+        widened_by_agreements: true,
+    },
+    RoleRow {
+        role: Role::Inspector,
+        acts_for: &[K::Inspectorate],
+        pupil: false,
+        school: true,
+        aggregate: true,
+        widened_by_agreements: true,
+    },
+    RoleRow {
+        role: Role::SchoolLeader,
+        acts_for: &[K::School],
+        pupil: true,
+        school: true,
+        aggregate: true,
+        widened_by_agreements: true,
+    },
+    RoleRow {
+        role: Role::Analyst,
+        acts_for: &[],
+        pupil: false,
+        school: false,
+        aggregate: true,
+        widened_by_agreements: false,
+    },
+    RoleRow {
+        role: Role::SyncAgent,
+        acts_for: &[],
+        pupil: false,
+        school: false,
+        aggregate: false,
+        widened_by_agreements: false,
+    },
+];
+
+/// The role table's row for a role.
+pub fn role_row(role: Role) -> &'static RoleRow {
+    ROLE_TABLE
+        .iter()
+        .find(|row| row.role == role)
+        .unwrap_or(&ROLE_TABLE[ROLE_TABLE.len() - 1])
+}
+
+/// Whether a role may be held by someone acting for this kind of organisation. A token
+/// claiming `LA_OFFICER` for a trust is refused outright (HTTP 401), not quietly given
+/// an empty scope, so a misconfigured identity provider is noticed.
+pub fn role_fits(role: Role, kind: OrganisationKind) -> bool {
+    let row = role_row(role);
+    row.acts_for.is_empty() || row.acts_for.contains(&kind)
+}
+
+/// A set of schools — or, for [`Grant::ResidentIn`], of pupils — a caller may read.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Grant {
+    /// Every school in a region.
+    Region(String),
+    /// Every school in an LA's area, academies included.
+    LocalAuthority {
+        id: i32,
+        code: String,
+    },
+    /// The LA's maintained schools: those whose pupil data the LA itself holds.
+    MaintainedBy {
+        id: i32,
+        code: String,
+    },
+    /// Pupils whose home is in the LA, wherever they go to school.
+    ResidentIn(String),
+    /// The schools of an academy trust.
+    Trust {
+        id: i32,
+        code: String,
+    },
+    School(i32),
+}
+
+/// Establishment types an LA maintains (everything that is not an academy or free
+/// school).
+const MAINTAINED: &[EstablishmentType] = &[
+    EstablishmentType::Community,
+    EstablishmentType::VoluntaryAided,
+    EstablishmentType::VoluntaryControlled,
+    EstablishmentType::Foundation,
+    EstablishmentType::CommunitySpecial,
+    EstablishmentType::PupilReferralUnit,
+];
+
+impl Grant {
+    /// Whether the grant covers a school (for [`Grant::ResidentIn`]: never — it covers
+    /// pupils, not schools).
+    pub fn covers_school(&self, school: &school::Model) -> bool {
+        match self {
+            Grant::Region(code) => &school.region_code == code,
+            Grant::LocalAuthority { id, .. } => school.la_id == *id,
+            Grant::MaintainedBy { id, .. } => {
+                school.la_id == *id
+                    && EstablishmentType::parse(&school.establishment_type)
+                        .is_some_and(|t| MAINTAINED.contains(&t))
+            }
+            Grant::ResidentIn(_) => false,
+            Grant::Trust { id, .. } => school.trust_id == Some(*id),
+            Grant::School(urn) => school.urn == *urn,
+        }
+    }
+
+    /// The same test as [`Grant::covers_school`], as SQL over the `school` table.
+    fn school_condition(&self) -> Option<SimpleExpr> {
+        Some(match self {
+            Grant::Region(code) => school::Column::RegionCode.eq(code.clone()),
+            Grant::LocalAuthority { id, .. } => school::Column::LaId.eq(*id),
+            Grant::MaintainedBy { id, .. } => school::Column::LaId.eq(*id).and(
+                school::Column::EstablishmentType.is_in(MAINTAINED.iter().map(|t| t.as_str())),
+            ),
+            Grant::ResidentIn(_) => return None,
+            Grant::Trust { id, .. } => school::Column::TrustId.eq(*id),
+            Grant::School(urn) => school::Column::Urn.eq(*urn),
+        })
+    }
+
+    /// `(kind, code)` for display in `me`.
+    pub fn describe(&self) -> (&'static str, String) {
+        match self {
+            Grant::Region(code) => ("REGION", code.clone()),
+            Grant::LocalAuthority { code, .. } => ("LOCAL_AUTHORITY", code.clone()),
+            Grant::MaintainedBy { code, .. } => ("MAINTAINED_SCHOOLS", code.clone()),
+            Grant::ResidentIn(code) => ("RESIDENTS", code.clone()),
+            Grant::Trust { code, .. } => ("TRUST", code.clone()),
+            Grant::School(urn) => ("SCHOOL", urn.to_string()),
+        }
+    }
+}
+
+/// What an organisation holds at a level: what its own staff read, and what it can
+/// share through an agreement. RSC offices and inspectorate teams oversee schools but
+/// hold no pupil data, so they have no PUPIL scope to share.
+pub fn organisation_grants(organisation: &organisation::Model, level: AccessLevel) -> Vec<Grant> {
+    let kind = OrganisationKind::parse(&organisation.kind);
+    let code = organisation.code.clone();
+    let id = organisation.id;
+    match (kind, level) {
+        (Some(K::LocalAuthority), AccessLevel::Pupil) => vec![
+            Grant::MaintainedBy {
+                id,
+                code: code.clone(),
+            },
+            Grant::ResidentIn(code),
+        ],
+        (Some(K::LocalAuthority), AccessLevel::School) => {
+            vec![Grant::LocalAuthority { id, code }]
+        }
+        (Some(K::Trust), AccessLevel::Pupil | AccessLevel::School) => {
+            vec![Grant::Trust { id, code }]
+        }
+        (Some(K::School), AccessLevel::Pupil | AccessLevel::School) => {
+            code.parse().map(Grant::School).into_iter().collect()
+        }
+        (Some(K::RscOffice | K::Inspectorate), AccessLevel::School) => organisation
+            .region_code
+            .clone()
+            .map(Grant::Region)
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Where a grant came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    Role(Role),
+    /// An active sharing agreement, with the provider's `KIND:CODE`.
+    Agreement {
+        id: i32,
+        provider: String,
+    },
+}
+
+/// One grant at one level, with its origin.
+#[derive(Clone, Debug)]
+pub struct ScopeEntry {
+    pub level: AccessLevel,
+    pub grant: Grant,
+    pub source: Source,
+}
+
+/// What one caller may read, worked out once per request.
+#[derive(Debug, Default)]
+pub struct Access {
+    principal: Option<Arc<Principal>>,
+    entries: Vec<ScopeEntry>,
+    aggregate: bool,
+}
+
+impl Access {
+    /// Works out a caller's scope: the role table applied to its organisation, widened
+    /// by the sharing agreements active on `today`. Anonymous callers cost no query.
+    pub async fn load(db: &DatabaseConnection, caller: &Caller, today: NaiveDate) -> Result<Self> {
+        let Some(principal) = caller.principal() else {
+            return Ok(Access::default());
+        };
+        let rows: Vec<&RoleRow> = principal.roles.iter().map(|r| role_row(*r)).collect();
+        let mut entries = Vec::new();
+        for row in &rows {
+            for (level, held) in [
+                (AccessLevel::Pupil, row.pupil),
+                (AccessLevel::School, row.school),
+            ] {
+                if held {
+                    entries.extend(
+                        organisation_grants(&principal.organisation, level)
+                            .into_iter()
+                            .map(|grant| ScopeEntry {
+                                level,
+                                grant,
+                                source: Source::Role(row.role),
+                            }),
+                    );
+                }
+            }
+        }
+        let widened_levels: Vec<AccessLevel> = [AccessLevel::Pupil, AccessLevel::School]
+            .into_iter()
+            .filter(|level| {
+                rows.iter().any(|row| {
+                    row.widened_by_agreements
+                        && match level {
+                            AccessLevel::Pupil => row.pupil,
+                            _ => row.school,
+                        }
+                })
+            })
+            .collect();
+        if !widened_levels.is_empty() {
+            for (agreement, provider) in
+                active_agreements(db, principal.organisation.id, today).await?
+            {
+                let Some(level) = AccessLevel::parse(&agreement.access_level) else {
+                    continue;
+                };
+                if !widened_levels.contains(&level) {
+                    continue;
+                }
+                let source = Source::Agreement {
+                    id: agreement.id,
+                    provider: format!("{}:{}", provider.kind, provider.code),
+                };
+                entries.extend(
+                    organisation_grants(&provider, level)
+                        .into_iter()
+                        .map(|grant| ScopeEntry {
+                            level,
+                            grant,
+                            source: source.clone(),
+                        }),
+                );
+            }
+        }
+        Ok(Access {
+            aggregate: rows.iter().any(|row| row.aggregate),
+            principal: Some(Arc::new(principal.clone())),
+            entries,
+        })
+    }
+
+    pub fn principal(&self) -> Option<&Principal> {
+        self.principal.as_deref()
+    }
+
+    /// Every grant, with its origin, for `me`.
+    pub fn entries(&self) -> &[ScopeEntry] {
+        &self.entries
+    }
+
+    pub fn has_aggregate(&self) -> bool {
+        self.aggregate
+    }
+
+    fn grants(&self, level: AccessLevel) -> impl Iterator<Item = &Grant> {
+        self.entries
+            .iter()
+            .filter(move |e| e.level == level)
+            .map(|e| &e.grant)
+    }
+
+    fn has_any(&self, level: AccessLevel) -> bool {
+        self.grants(level).next().is_some()
+    }
+
+    /// The caller, or `UNAUTHENTICATED`.
+    pub fn require_principal(&self) -> Result<&Principal> {
+        self.principal().ok_or(Error::Unauthenticated)
+    }
+
+    /// Figures over groups of schools (LA, region, national, `aggregate`).
+    pub fn require_aggregate(&self) -> Result<()> {
+        self.require_principal()?;
+        if self.aggregate {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(
+                "your roles do not include AGGREGATE figures".to_owned(),
+            ))
+        }
+    }
+
+    /// Whether the caller holds `level` over a school.
+    pub fn covers_school(&self, level: AccessLevel, school: &school::Model) -> bool {
+        self.grants(level).any(|g| g.covers_school(school))
+    }
+
+    /// A school's own figures (SCHOOL level).
+    pub fn require_school(&self, school: &school::Model) -> Result<()> {
+        self.require_principal()?;
+        if self.covers_school(AccessLevel::School, school) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "no SCHOOL access to school {}",
+                school.urn
+            )))
+        }
+    }
+
+    /// Pupil records at a school: allowed if a grant covers the school, or if the caller
+    /// may see pupils by residence (the list is then cut down to those residents).
+    pub fn require_pupils_at(&self, school: &school::Model) -> Result<()> {
+        self.require_principal()?;
+        let by_residence = self
+            .grants(AccessLevel::Pupil)
+            .any(|g| matches!(g, Grant::ResidentIn(_)));
+        if by_residence || self.covers_school(AccessLevel::Pupil, school) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "no PUPIL access to school {}",
+                school.urn
+            )))
+        }
+    }
+
+    /// Any pupil records at all.
+    pub fn require_pupil_level(&self) -> Result<()> {
+        self.require_principal()?;
+        if self.has_any(AccessLevel::Pupil) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(
+                "your roles give no PUPIL access".to_owned(),
+            ))
+        }
+    }
+
+    /// Whether a pupil record is in PUPIL scope (the in-memory twin of
+    /// [`Access::visible_pupils`]).
+    pub fn covers_pupil(&self, record: &pupil_record::Model, school: &school::Model) -> bool {
+        self.grants(AccessLevel::Pupil).any(|g| match g {
+            Grant::ResidentIn(code) => &record.home_la_code == code,
+            other => other.covers_school(school),
+        })
+    }
+
+    /// SQL over `school`: the schools the caller holds `level` over.
+    pub fn visible_schools(&self, level: AccessLevel) -> SimpleExpr {
+        any_of(self.grants(level).filter_map(Grant::school_condition))
+    }
+
+    /// SQL over `pupil_record`: the records in PUPIL scope.
+    pub fn visible_pupils(&self) -> SimpleExpr {
+        let schools = self.visible_schools(AccessLevel::Pupil);
+        let residents = self.grants(AccessLevel::Pupil).filter_map(|g| match g {
+            Grant::ResidentIn(code) => Some(pupil_record::Column::HomeLaCode.eq(code.clone())),
+            _ => None,
+        });
+        any_of(
+            std::iter::once(pupil_record::Column::SchoolUrn.in_subquery(urns_where(schools)))
+                .chain(residents),
+        )
+    }
+
+    /// SQL over `observation`: SCHOOL-level figures of schools in SCHOOL scope, and
+    /// every area figure for callers with AGGREGATE access (those then go through
+    /// disclosure control before they leave).
+    pub fn visible_figures(&self) -> Condition {
+        use entities::observation::Column;
+        let school_level = GeographicLevel::School.as_str();
+        let mut condition = Condition::any();
+        if self.has_any(AccessLevel::School) {
+            condition = condition.add(
+                Column::GeographicLevel.eq(school_level).and(
+                    Column::SchoolUrn
+                        .in_subquery(urns_where(self.visible_schools(AccessLevel::School))),
+                ),
+            );
+        }
+        if self.aggregate {
+            condition = condition.add(Column::GeographicLevel.ne(school_level));
+        }
+        if condition.is_empty() {
+            condition = condition.add(never());
+        }
+        condition
+    }
+
+    /// Whether the caller holds SCHOOL scope over a whole LA's area or region (for
+    /// area figures built from few schools).
+    pub fn covers_area(&self, la: Option<&organisation::Model>, region_code: &str) -> bool {
+        self.grants(AccessLevel::School).any(|g| match g {
+            Grant::Region(code) => code == region_code,
+            Grant::LocalAuthority { id, .. } => la.is_some_and(|la| la.id == *id),
+            _ => false,
+        })
+    }
+
+    /// Sharing agreements for `provider` may be made or revoked by a hub administrator,
+    /// or by the provider's own officers (the roles that may write its data).
+    pub fn may_manage_agreements_of(&self, provider: &organisation::Model) -> bool {
+        let Some(principal) = self.principal() else {
+            return false;
+        };
+        principal.roles.contains(&Role::HubAdmin)
+            || (principal.organisation.id == provider.id
+                && principal.roles.iter().any(|r| {
+                    matches!(r, Role::LaOfficer | Role::TrustOfficer | Role::SchoolLeader)
+                }))
+    }
+
+    /// Hub administration: the audit log, every agreement.
+    pub fn require_admin(&self) -> Result<&Principal> {
+        let principal = self.require_principal()?;
+        if principal.roles.contains(&Role::HubAdmin) {
+            Ok(principal)
+        } else {
+            Err(Error::Forbidden("this needs the HUB_ADMIN role".to_owned()))
+        }
+    }
+}
+
+/// Public reference data (regions, organisations, the register, the indicator
+/// catalogue): allowed for everybody, even without a token. Exists so that every
 /// resolver states its access decision, including the ones that allow everybody.
-pub fn public(_caller: &Caller) -> Result<(), Error> {
+pub fn public(_caller: &Caller) -> Result<()> {
     Ok(())
 }
 
-/// Figures (observations, time series, gaps): an authenticated caller is required.
-pub fn require_figures(caller: &Caller) -> Result<&Principal, Error> {
-    caller.principal().ok_or(Error::Unauthenticated)
+/// The agreements granted to an organisation that are in force on `today`, each with
+/// its provider.
+async fn active_agreements(
+    db: &DatabaseConnection,
+    consumer_id: i32,
+    today: NaiveDate,
+) -> Result<Vec<(sharing_agreement::Model, organisation::Model)>> {
+    use sharing_agreement::Column;
+    let rows = sharing_agreement::Entity::find()
+        .filter(Column::ConsumerId.eq(consumer_id))
+        .filter(Column::Status.eq(AGREEMENT_ACTIVE))
+        .filter(Column::RevokedAt.is_null())
+        .filter(Column::ValidFrom.lte(today))
+        .filter(Column::ValidTo.gte(today))
+        .find_also_related(organisation::Entity)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(agreement, provider)| provider.map(|p| (agreement, p)))
+        .collect())
+}
+
+/// `status` of an agreement in force (between its dates).
+pub const AGREEMENT_ACTIVE: &str = "ACTIVE";
+/// `status` of a revoked agreement.
+pub const AGREEMENT_REVOKED: &str = "REVOKED";
+
+/// `urn IN (SELECT urn FROM school WHERE …)`'s subquery.
+fn urns_where(condition: SimpleExpr) -> sea_orm::sea_query::SelectStatement {
+    SqlQuery::select()
+        .column(school::Column::Urn)
+        .from(school::Entity)
+        .and_where(condition)
+        .to_owned()
+}
+
+/// OR of the conditions; false when there are none (no grant means no rows).
+fn any_of(conditions: impl Iterator<Item = SimpleExpr>) -> SimpleExpr {
+    conditions.reduce(|a, b| a.or(b)).unwrap_or_else(never)
+}
+
+fn never() -> SimpleExpr {
+    Expr::val(1).eq(0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn org(id: i32, kind: OrganisationKind, code: &str, region: &str) -> organisation::Model {
+        organisation::Model {
+            id,
+            kind: kind.as_str().to_owned(),
+            code: code.to_owned(),
+            name: code.to_owned(),
+            region_code: Some(region.to_owned()),
+        }
+    }
+
     #[test]
-    fn anonymous_callers_get_no_figures() {
-        assert!(matches!(
-            require_figures(&Caller::Anonymous),
-            Err(Error::Unauthenticated)
-        ));
-        assert!(public(&Caller::Anonymous).is_ok());
+    fn every_role_has_exactly_one_row() {
+        for role in Role::ALL {
+            assert_eq!(
+                ROLE_TABLE.iter().filter(|r| r.role == *role).count(),
+                1,
+                "{role}"
+            );
+        }
+    }
+
+    #[test]
+    fn roles_fit_only_their_kind_of_organisation() {
+        assert!(role_fits(Role::LaOfficer, K::LocalAuthority));
+        assert!(!role_fits(Role::LaOfficer, K::Trust));
+        assert!(!role_fits(Role::HubAdmin, K::LocalAuthority));
+        assert!(role_fits(Role::Analyst, K::Diocese));
+    }
+
+    #[test]
+    fn an_la_holds_its_maintained_schools_and_residents_at_pupil_level() {
+        let la = org(7, K::LocalAuthority, "852", "E12000008");
+        assert_eq!(
+            organisation_grants(&la, AccessLevel::Pupil),
+            vec![
+                Grant::MaintainedBy {
+                    id: 7,
+                    code: "852".into()
+                },
+                Grant::ResidentIn("852".into())
+            ]
+        );
+        let rsc = org(8, K::RscOffice, "RSC-SE", "E12000008");
+        assert!(organisation_grants(&rsc, AccessLevel::Pupil).is_empty());
+        assert_eq!(
+            organisation_grants(&rsc, AccessLevel::School),
+            vec![Grant::Region("E12000008".into())]
+        );
+    }
+
+    #[test]
+    fn maintained_excludes_academies() {
+        let mut school = school::Model {
+            urn: 1,
+            name: "x".into(),
+            phase: "PRIMARY".into(),
+            establishment_type: "COMMUNITY".into(),
+            la_id: 7,
+            trust_id: None,
+            diocese_id: None,
+            region_code: "E12000008".into(),
+            is_open: true,
+            pupils_on_roll: 100,
+            last_inspection_date: None,
+        };
+        let grant = Grant::MaintainedBy {
+            id: 7,
+            code: "852".into(),
+        };
+        assert!(grant.covers_school(&school));
+        school.establishment_type = "ACADEMY_CONVERTER".into();
+        assert!(!grant.covers_school(&school));
     }
 }

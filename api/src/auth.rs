@@ -46,6 +46,7 @@ use rsa::{BigUint, RsaPublicKey};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 
+use crate::access;
 use crate::config::AuthConfig;
 use crate::domain::{OrganisationKind, Role};
 
@@ -116,6 +117,8 @@ pub enum AuthError {
     UnknownOrganisation,
     #[error("token names an unknown role: {0}")]
     UnknownRole(String),
+    #[error("role {0} cannot be held by someone acting for a {1}")]
+    RoleDoesNotFit(Role, OrganisationKind),
     #[error("could not check the token's organisation")]
     Lookup(#[source] sea_orm::DbErr),
 }
@@ -473,6 +476,9 @@ impl Verifier {
             .await
             .map_err(AuthError::Lookup)?
             .ok_or(AuthError::UnknownOrganisation)?;
+        if let Some(role) = roles.iter().find(|r| !access::role_fits(**r, kind)) {
+            return Err(AuthError::RoleDoesNotFit(*role, kind));
+        }
         Ok(Caller::Principal(Arc::new(Principal {
             subject,
             organisation,

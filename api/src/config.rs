@@ -37,6 +37,7 @@ pub struct Config {
     /// Default `demo` on the embedded default, nothing otherwise.
     pub auto_seed: Option<Scale>,
     pub limits: Limits,
+    pub disclosure: Disclosure,
     /// `LOG_FORMAT=json` for structured logs; `text` otherwise.
     pub log_json: bool,
 }
@@ -82,6 +83,26 @@ impl Default for Limits {
             max_page_size: 500,
             max_body_bytes: 256 * 1024,
             max_batch: 10,
+        }
+    }
+}
+
+/// Disclosure control thresholds for AGGREGATE figures (see `disclosure`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Disclosure {
+    /// `DISCLOSURE_MIN_COUNT`, default 5: a count, or a rate's numerator or
+    /// denominator, below this is withheld.
+    pub min_count: f64,
+    /// `DISCLOSURE_MIN_SCHOOLS`, default 3: a cell built from fewer schools is withheld
+    /// from callers without SCHOOL scope over every one of them.
+    pub min_schools: i64,
+}
+
+impl Default for Disclosure {
+    fn default() -> Self {
+        Disclosure {
+            min_count: 5.0,
+            min_schools: 3,
         }
     }
 }
@@ -176,6 +197,10 @@ impl Config {
             1,
         ) as u32;
         let leeway_secs = number("JWT_LEEWAY_SECONDS", 30, 0) as u64;
+        let disclosure = Disclosure {
+            min_count: number("DISCLOSURE_MIN_COUNT", 5, 1) as f64,
+            min_schools: number("DISCLOSURE_MIN_SCHOOLS", 3, 1) as i64,
+        };
 
         let jwt_secret = get("JWT_SECRET").map(|s| s.as_bytes().to_vec());
         if jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
@@ -253,6 +278,7 @@ impl Config {
             pupil_key_secret: get("PUPIL_KEY_SECRET").map(|s| s.as_bytes().to_vec()),
             auto_seed,
             limits,
+            disclosure,
             log_json,
         })
     }

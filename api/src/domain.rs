@@ -152,6 +152,18 @@ stored_enum! {
     }
 }
 
+stored_enum! {
+    /// How close to individual pupils a reader may get (DESIGN.md, Access).
+    AccessLevel {
+        /// Record level: one row per pupil.
+        Pupil => "PUPIL",
+        /// Unsuppressed figures per school.
+        School => "SCHOOL",
+        /// Figures over groups of schools, under disclosure control.
+        Aggregate => "AGGREGATE",
+    }
+}
+
 /// The ONS code used as the area code of `NATIONAL` figures (England).
 pub const ENGLAND_CODE: &str = "E92000001";
 

@@ -20,7 +20,7 @@ use sea_orm::DatabaseConnection;
 use serde_json::json;
 
 use crate::auth::{AuthError, Caller, Verifier};
-use crate::config::Limits;
+use crate::config::{Disclosure, Limits};
 use crate::db;
 use crate::error::ErrorCode;
 use crate::graphql::{HubSchema, RequestContext};
@@ -34,6 +34,7 @@ pub struct AppState {
     pub verifier: Verifier,
     pub metrics: Metrics,
     pub limits: Arc<Limits>,
+    pub disclosure: Disclosure,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -221,11 +222,12 @@ async fn execute(state: &AppState, caller: Caller, batch: BatchRequest) -> Respo
 }
 
 fn context(state: &AppState, caller: &Caller) -> RequestContext {
-    RequestContext {
-        db: state.db.clone(),
-        caller: caller.clone(),
-        limits: state.limits.clone(),
-    }
+    RequestContext::new(
+        state.db.clone(),
+        caller.clone(),
+        state.limits.clone(),
+        state.disclosure,
+    )
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {

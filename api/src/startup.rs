@@ -60,6 +60,7 @@ impl Application {
             verifier: Verifier::new(&config.auth),
             metrics,
             limits: Arc::new(config.limits.clone()),
+            disclosure: config.disclosure,
         };
         Ok(Application { listener, state })
     }

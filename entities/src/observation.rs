@@ -18,6 +18,10 @@ pub struct Model {
     /// Set for `SCHOOL` rows so figures join to the register with a real foreign key.
     pub school_urn: Option<i32>,
     pub pupil_group: String,
+    /// How many schools the figure is built from (1 at `SCHOOL` level); disclosure
+    /// control withholds area figures built from too few. Null when a provider did
+    /// not say, which disclosure control treats as too few.
+    pub school_count: Option<i32>,
     pub numerator: Option<f64>,
     pub denominator: Option<f64>,
     pub value: Option<f64>,

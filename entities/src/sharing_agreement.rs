@@ -23,6 +23,26 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::organisation::Entity",
+        from = "Column::ProviderId",
+        to = "super::organisation::Column::Id"
+    )]
+    Provider,
+    #[sea_orm(
+        belongs_to = "super::organisation::Entity",
+        from = "Column::ConsumerId",
+        to = "super::organisation::Column::Id"
+    )]
+    Consumer,
+}
+
+/// The provider: scope is widened over what the provider holds.
+impl Related<super::organisation::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Provider.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

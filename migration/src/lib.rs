@@ -7,12 +7,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_baseline_tables;
+mod m20261123_000002_observation_school_count;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_create_baseline_tables::Migration)]
+        vec![
+            Box::new(m20261123_000001_create_baseline_tables::Migration),
+            Box::new(m20261123_000002_observation_school_count::Migration),
+        ]
     }
 }

@@ -1,24 +1,27 @@
 //! Figures: observations, time series and the disadvantage gap.
 //!
-//! Every resolver here asks `access::require_figures` before it reads. Figures travel
+//! Every resolver here goes through the caller's `Access` before it reads: school
+//! figures need SCHOOL scope, area figures AGGREGATE access and then pass disclosure
+//! control (`protect`) before they are returned. Figures travel
 //! with their numerator and denominator so a reader always sees the cohort size behind
 //! a rate — the hub is for improvement, not league tables.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entities::{observation, school};
-use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::loaders::{FigureSelection, ObservationPage, SchoolPage, figures_query};
 use super::pagination::{KeyCursor, PageRequest, Totals, keyset_page, page_cost};
+use super::protect::withheld_figures;
 use super::reference::Indicator;
 use super::schools::School;
 use super::{RequestContext, loaders, request_context};
-use crate::access;
+use crate::disclosure;
 use crate::domain::{GeographicLevel, PupilGroup, is_valid_period};
 use crate::error::{Error, Result};
 
@@ -37,11 +40,22 @@ pub enum SchoolSource {
 pub struct Observation {
     row: observation::Model,
     school: SchoolSource,
+    /// Withheld by disclosure control: the numbers are not shown.
+    withheld: bool,
 }
 
 impl Observation {
     pub fn new(row: observation::Model, school: SchoolSource) -> Self {
-        Observation { row, school }
+        Observation {
+            row,
+            school,
+            withheld: false,
+        }
+    }
+
+    /// The row's numbers, unless disclosure control withheld them.
+    fn shown(&self, number: Option<f64>) -> Option<f64> {
+        if self.withheld { None } else { number }
     }
 
     /// Nodes for one list of rows.
@@ -86,19 +100,37 @@ impl Observation {
             .ok_or_else(|| Error::Internal(format!("observation {} group", self.row.id)))
     }
 
-    /// Count of pupils, sessions, events or score total behind the value.
+    /// Count of pupils, sessions, events or score total behind the value; null when
+    /// withheld.
     async fn numerator(&self) -> Option<f64> {
-        self.row.numerator
+        self.shown(self.row.numerator)
     }
 
-    /// The cohort (pupils or sessions) the value is a share of; null for counts.
+    /// The cohort (pupils or sessions) the value is a share of; null for counts and
+    /// when withheld.
     async fn denominator(&self) -> Option<f64> {
-        self.row.denominator
+        self.shown(self.row.denominator)
     }
 
-    /// `numerator / denominator × multiplier`, or the count itself.
+    /// `numerator / denominator × multiplier`, or the count itself; null when withheld.
     async fn value(&self) -> Option<f64> {
-        self.row.value
+        self.shown(self.row.value)
+    }
+
+    /// Whether disclosure control withheld this area figure (see `suppressionReason`).
+    /// School figures are shown only within SCHOOL scope and are never suppressed.
+    async fn suppressed(&self) -> bool {
+        self.withheld
+    }
+
+    /// `c` (confidential, as in official statistics) when withheld, otherwise null.
+    async fn suppression_reason(&self) -> Option<&str> {
+        self.withheld.then_some(disclosure::CONFIDENTIAL)
+    }
+
+    /// How many schools the figure is built from (1 for a school's own figure).
+    async fn school_count(&self) -> Option<i32> {
+        self.row.school_count
     }
 
     async fn updated_at(&self) -> DateTime<Utc> {
@@ -134,12 +166,18 @@ pub struct Series {
     area_code: String,
     points: Vec<observation::Model>,
     school: SchoolSource,
+    withheld: Arc<HashSet<i64>>,
 }
 
 impl Series {
     /// Groups rows (any order) into series ordered by indicator and group, with points
-    /// in period order.
-    pub fn group(rows: Vec<observation::Model>, school: SchoolSource) -> Vec<Series> {
+    /// in period order; `withheld` names the rows disclosure control withholds.
+    pub fn group(
+        rows: Vec<observation::Model>,
+        school: SchoolSource,
+        withheld: HashSet<i64>,
+    ) -> Vec<Series> {
+        let withheld = Arc::new(withheld);
         let mut by_key: BTreeMap<(String, String, String, String), Vec<observation::Model>> =
             BTreeMap::new();
         for row in rows {
@@ -163,6 +201,7 @@ impl Series {
                         area_code,
                         points,
                         school: school.clone(),
+                        withheld: withheld.clone(),
                     }
                 },
             )
@@ -199,7 +238,10 @@ impl Series {
         self.points
             .iter()
             .cloned()
-            .map(|row| Observation::new(row, self.school.clone()))
+            .map(|row| Observation {
+                withheld: self.withheld.contains(&row.id),
+                ..Observation::new(row, self.school.clone())
+            })
             .collect()
     }
 }
@@ -222,6 +264,10 @@ pub struct GapFigure {
     pub disadvantaged_cohort: Option<f64>,
     /// Denominator behind the other figure.
     pub not_disadvantaged_cohort: Option<f64>,
+    /// Whether disclosure control withheld either side (and so the gap).
+    pub suppressed: bool,
+    /// `c` when suppressed.
+    pub suppression_reason: Option<String>,
 }
 
 #[async_graphql::ComplexObject]
@@ -317,7 +363,8 @@ impl FigureQuery {
         after: Option<String>,
     ) -> Result<Connection<KeyCursor, Observation, Totals>> {
         let rc = request_context(ctx)?;
-        access::require_figures(&rc.caller)?;
+        let access = rc.access().await?;
+        access.require_principal()?;
         let page = PageRequest::new(first, after, &rc.limits)?;
         let selection = FigureArgs {
             indicator_codes: filter.indicator_codes,
@@ -326,7 +373,7 @@ impl FigureQuery {
             pupil_groups: filter.pupil_groups,
         }
         .selection()?;
-        let mut query = figures_query(&selection);
+        let mut query = figures_query(&selection).filter(access.visible_figures());
         if let Some(level) = filter.level {
             query = query.filter(observation::Column::GeographicLevel.eq(level.as_str()));
         }
@@ -339,7 +386,7 @@ impl FigureQuery {
             }
             query = query.filter(observation::Column::AreaCode.is_in(codes));
         }
-        keyset_page(
+        let mut connection = keyset_page(
             ctx,
             &rc.db,
             query,
@@ -348,7 +395,17 @@ impl FigureQuery {
             Observation::list,
             |o| o.row.id,
         )
-        .await
+        .await?;
+        let rows: Vec<observation::Model> = connection
+            .edges
+            .iter()
+            .map(|e| e.node.row.clone())
+            .collect();
+        let withheld = withheld_figures(rc, loaders(ctx)?, &rows).await?;
+        for edge in &mut connection.edges {
+            edge.node.withheld = withheld.contains(&edge.node.row.id);
+        }
+        Ok(connection)
     }
 
     /// Figures for one school or area, one series per indicator and pupil group.
@@ -360,10 +417,10 @@ impl FigureQuery {
         #[graphql(default)] filter: FigureArgs,
     ) -> Result<Vec<Series>> {
         let rc = request_context(ctx)?;
-        access::require_figures(&rc.caller)?;
         let rows = area_figures(rc, &area, filter.selection()?).await?;
+        let withheld = withheld_figures(rc, loaders(ctx)?, &rows).await?;
         let source = SchoolSource::Page(ObservationPage::new(&rows));
-        Ok(Series::group(rows, source))
+        Ok(Series::group(rows, source, withheld))
     }
 
     /// The disadvantage gap for one school or area, per indicator and period.
@@ -377,7 +434,6 @@ impl FigureQuery {
         period_to: Option<String>,
     ) -> Result<Vec<GapFigure>> {
         let rc = request_context(ctx)?;
-        access::require_figures(&rc.caller)?;
         let selection = FigureArgs {
             indicator_codes,
             period_from,
@@ -389,12 +445,31 @@ impl FigureQuery {
         }
         .selection()?;
         let rows = area_figures(rc, &area, selection).await?;
-        Ok(gap_figures(area.level, rows))
+        let withheld = withheld_figures(rc, loaders(ctx)?, &rows).await?;
+        Ok(gap_figures(area.level, rows, &withheld))
     }
 }
 
-/// Pairs DISADVANTAGED and NOT_DISADVANTAGED rows by indicator and period.
-fn gap_figures(level: GeographicLevel, rows: Vec<observation::Model>) -> Vec<GapFigure> {
+/// Pairs DISADVANTAGED and NOT_DISADVANTAGED rows by indicator and period. A pair
+/// with either side withheld shows neither (the partner rule makes that rare: both
+/// sides of the split are withheld together).
+fn gap_figures(
+    level: GeographicLevel,
+    mut rows: Vec<observation::Model>,
+    withheld: &HashSet<i64>,
+) -> Vec<GapFigure> {
+    let suppressed_pairs: HashSet<(String, String)> = rows
+        .iter()
+        .filter(|r| withheld.contains(&r.id))
+        .map(|r| (r.indicator_code.clone(), r.period.clone()))
+        .collect();
+    for row in &mut rows {
+        if suppressed_pairs.contains(&(row.indicator_code.clone(), row.period.clone())) {
+            row.value = None;
+            row.numerator = None;
+            row.denominator = None;
+        }
+    }
     let mut pairs: BTreeMap<
         (String, String),
         (Option<observation::Model>, Option<observation::Model>),
@@ -414,6 +489,7 @@ fn gap_figures(level: GeographicLevel, rows: Vec<observation::Model>) -> Vec<Gap
     pairs
         .into_iter()
         .map(|((indicator_code, period), (dis, other))| {
+            let suppressed = suppressed_pairs.contains(&(indicator_code.clone(), period.clone()));
             let disadvantaged = dis.as_ref().and_then(|o| o.value);
             let not_disadvantaged = other.as_ref().and_then(|o| o.value);
             GapFigure {
@@ -430,16 +506,36 @@ fn gap_figures(level: GeographicLevel, rows: Vec<observation::Model>) -> Vec<Gap
                     .map(|(d, n)| ((n - d) * 10_000.0).round() / 10_000.0),
                 disadvantaged_cohort: dis.and_then(|o| o.denominator),
                 not_disadvantaged_cohort: other.and_then(|o| o.denominator),
+                suppressed,
+                suppression_reason: suppressed.then(|| disclosure::CONFIDENTIAL.to_owned()),
             }
         })
         .collect()
 }
 
+/// The figures of one school or area, after the policy's direct-request check: a
+/// school needs SCHOOL scope over it, any other area AGGREGATE access.
 async fn area_figures(
     rc: &RequestContext,
     area: &AreaInput,
     selection: FigureSelection,
 ) -> Result<Vec<observation::Model>> {
+    let access = rc.access().await?;
+    if area.level == GeographicLevel::School {
+        let school = area
+            .code
+            .parse::<i32>()
+            .ok()
+            .map(|urn| school::Entity::find_by_id(urn).one(&rc.db));
+        let school = match school {
+            Some(query) => query.await?,
+            None => None,
+        }
+        .ok_or_else(|| Error::NotFound(format!("school {}", area.code)))?;
+        access.require_school(&school)?;
+    } else {
+        access.require_aggregate()?;
+    }
     let query = figures_query(&selection)
         .filter(observation::Column::GeographicLevel.eq(area.level.as_str()))
         .filter(observation::Column::AreaCode.eq(area.code.clone()))

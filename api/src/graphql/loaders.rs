@@ -25,14 +25,22 @@ use entities::{indicator, observation, organisation, region, school};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use tokio::sync::OnceCell;
 
+use crate::access::Access;
 use crate::domain::{GeographicLevel, OrganisationKind, PupilGroup};
 use crate::error::Error;
+
+/// Every LA, by region and by code.
+#[derive(Default)]
+struct LocalAuthorities {
+    by_region: HashMap<String, Vec<organisation::Model>>,
+    by_code: HashMap<String, organisation::Model>,
+}
 
 /// Reference tables of one request, each read at most once.
 pub struct Loaders {
     db: DatabaseConnection,
     regions: OnceCell<HashMap<String, region::Model>>,
-    local_authorities: OnceCell<HashMap<String, Vec<organisation::Model>>>,
+    local_authorities: OnceCell<LocalAuthorities>,
     indicators: OnceCell<HashMap<String, indicator::Model>>,
 }
 
@@ -63,8 +71,33 @@ impl Loaders {
         &self,
         region_code: &str,
     ) -> Result<Vec<organisation::Model>, Error> {
-        let by_region = self
-            .local_authorities
+        let index = self.la_index().await?;
+        Ok(index
+            .by_region
+            .get(region_code)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// A local authority by LA code.
+    pub async fn local_authority(&self, code: &str) -> Result<Option<organisation::Model>, Error> {
+        Ok(self.la_index().await?.by_code.get(code).cloned())
+    }
+
+    /// Every region code, sorted.
+    pub async fn region_codes(&self) -> Result<Vec<String>, Error> {
+        self.region("").await?;
+        let mut codes: Vec<String> = self
+            .regions
+            .get()
+            .map(|r| r.keys().cloned().collect())
+            .unwrap_or_default();
+        codes.sort();
+        Ok(codes)
+    }
+
+    async fn la_index(&self) -> Result<&LocalAuthorities, Error> {
+        self.local_authorities
             .get_or_try_init(|| async {
                 let rows = organisation::Entity::find()
                     .filter(
@@ -73,16 +106,16 @@ impl Loaders {
                     .order_by_asc(organisation::Column::Code)
                     .all(&self.db)
                     .await?;
-                let mut by_region: HashMap<String, Vec<organisation::Model>> = HashMap::new();
+                let mut index = LocalAuthorities::default();
                 for la in rows {
                     if let Some(region) = la.region_code.clone() {
-                        by_region.entry(region).or_default().push(la);
+                        index.by_region.entry(region).or_default().push(la.clone());
                     }
+                    index.by_code.insert(la.code.clone(), la);
                 }
-                Ok::<_, Error>(by_region)
+                Ok::<_, Error>(index)
             })
-            .await?;
-        Ok(by_region.get(region_code).cloned().unwrap_or_default())
+            .await
     }
 
     /// An indicator of the catalogue by code.
@@ -161,6 +194,7 @@ impl SchoolPage {
     pub async fn figures(
         &self,
         db: &DatabaseConnection,
+        access: &Access,
         selection: &FigureSelection,
         urn: i32,
     ) -> Result<Vec<observation::Model>, Error> {
@@ -173,7 +207,10 @@ impl SchoolPage {
         };
         let by_urn = cell
             .get_or_try_init(|| async {
+                // The caller checked this school; the scope filter keeps its siblings'
+                // figures out of memory too, should a sibling be out of scope.
                 let rows = figures_query(selection)
+                    .filter(access.visible_figures())
                     .filter(observation::Column::SchoolUrn.is_in(self.urns.iter().copied()))
                     .filter(
                         observation::Column::GeographicLevel.eq(GeographicLevel::School.as_str()),

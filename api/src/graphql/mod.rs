@@ -14,6 +14,7 @@
 mod figures;
 mod loaders;
 mod pagination;
+mod protect;
 mod reference;
 mod schools;
 
@@ -28,8 +29,12 @@ use async_graphql::{
 };
 use sea_orm::DatabaseConnection;
 
+use chrono::Utc;
+use tokio::sync::OnceCell;
+
+use crate::access::Access;
 use crate::auth::Caller;
-use crate::config::Limits;
+use crate::config::{Disclosure, Limits};
 use crate::error::{Error, ErrorCode};
 use crate::telemetry::Metrics;
 
@@ -74,9 +79,34 @@ pub struct RequestContext {
     pub db: DatabaseConnection,
     pub caller: Caller,
     pub limits: Arc<Limits>,
+    pub disclosure: Disclosure,
+    /// The caller's scope, worked out on first use (public queries never need it).
+    access: OnceCell<Access>,
 }
 
 impl RequestContext {
+    pub fn new(
+        db: DatabaseConnection,
+        caller: Caller,
+        limits: Arc<Limits>,
+        disclosure: Disclosure,
+    ) -> Self {
+        RequestContext {
+            db,
+            caller,
+            limits,
+            disclosure,
+            access: OnceCell::new(),
+        }
+    }
+
+    /// The caller's scope under the access policy, loaded at most once per request.
+    pub async fn access(&self) -> Result<&Access, Error> {
+        self.access
+            .get_or_try_init(|| Access::load(&self.db, &self.caller, Utc::now().date_naive()))
+            .await
+    }
+
     /// Attaches the context and fresh loaders to a request. Loaders are per request on
     /// purpose: their caches then can never hand one caller's rows to another.
     pub fn attach(self, request: async_graphql::Request) -> async_graphql::Request {

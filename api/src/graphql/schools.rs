@@ -50,9 +50,12 @@ impl School {
         filter: FigureArgs,
     ) -> Result<Vec<entities::observation::Model>> {
         let rc = request_context(ctx)?;
-        access::require_figures(&rc.caller)?;
+        let access = rc.access().await?;
+        access.require_school(&self.model)?;
         let selection = filter.selection()?;
-        self.page.figures(&rc.db, &selection, self.model.urn).await
+        self.page
+            .figures(&rc.db, access, &selection, self.model.urn)
+            .await
     }
 
     fn as_source(&self) -> SchoolSource {
@@ -128,30 +131,38 @@ impl School {
             .ok_or_else(|| Error::Internal(format!("school {} region", self.model.urn)))
     }
 
-    /// This school's figures, ordered by indicator, pupil group and period.
+    /// This school's figures, ordered by indicator, pupil group and period. Needs
+    /// SCHOOL scope over the school: otherwise null, with a `FORBIDDEN` error for this
+    /// school only (its siblings in a list are unaffected).
     #[graphql(complexity = "10 * child_complexity")]
     async fn observations(
         &self,
         ctx: &Context<'_>,
         #[graphql(default)] filter: FigureArgs,
-    ) -> Result<Vec<Observation>> {
+    ) -> Result<Option<Vec<Observation>>> {
         let rows = self.figures(ctx, filter).await?;
         let source = self.as_source();
-        Ok(rows
-            .into_iter()
-            .map(|row| Observation::new(row, source.clone()))
-            .collect())
+        Ok(Some(
+            rows.into_iter()
+                .map(|row| Observation::new(row, source.clone()))
+                .collect(),
+        ))
     }
 
-    /// This school's figures as one series per indicator and pupil group.
+    /// This school's figures as one series per indicator and pupil group; same access
+    /// rule as `observations`.
     #[graphql(complexity = "10 * child_complexity")]
     async fn time_series(
         &self,
         ctx: &Context<'_>,
         #[graphql(default)] filter: FigureArgs,
-    ) -> Result<Vec<Series>> {
+    ) -> Result<Option<Vec<Series>>> {
         let rows = self.figures(ctx, filter).await?;
-        Ok(Series::group(rows, self.as_source()))
+        Ok(Some(Series::group(
+            rows,
+            self.as_source(),
+            Default::default(),
+        )))
     }
 }
 

@@ -412,6 +412,7 @@ fn observation_model(row: ObservationRow) -> observation::ActiveModel {
         geographic_level: Set(row.level.as_str().to_owned()),
         area_code: Set(row.area_code),
         school_urn: Set(row.school_urn),
+        school_count: Set(Some(row.school_count)),
         pupil_group: Set(row.group.as_str().to_owned()),
         numerator: Set(Some(row.numerator)),
         denominator: Set(row.denominator),

@@ -105,6 +105,7 @@ impl Figure {
         level: GeographicLevel,
         area_code: String,
         school_urn: Option<i32>,
+        school_count: i32,
     ) -> ObservationRow {
         let def = self.metric.def();
         let numerator = self.numerator as f64 / def.numerator_scale as f64;
@@ -119,6 +120,7 @@ impl Figure {
             level,
             area_code,
             school_urn,
+            school_count,
             group: self.group,
             numerator,
             denominator,
@@ -139,6 +141,8 @@ pub struct ObservationRow {
     pub level: GeographicLevel,
     pub area_code: String,
     pub school_urn: Option<i32>,
+    /// How many schools the figure sums (1 for a school's own figure).
+    pub school_count: i32,
     pub group: PupilGroup,
     pub numerator: f64,
     pub denominator: Option<f64>,
@@ -196,7 +200,7 @@ pub fn run_school(
     let urn = school.urn;
     let observations = figures
         .iter()
-        .map(|f| f.to_row(GeographicLevel::School, urn.to_string(), Some(urn)))
+        .map(|f| f.to_row(GeographicLevel::School, urn.to_string(), Some(urn), 1))
         .collect();
     let pupil_records = if PUPIL_RECORD_LAS.contains(&school.la.code) {
         pupils
@@ -400,7 +404,7 @@ type AreaKey = (GeographicLevel, &'static str, Metric, usize, PupilGroup);
 /// for the whole country (areas × indicators × periods × groups, ~60,000 entries).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AreaTotals {
-    sums: BTreeMap<AreaKey, (i64, Option<i64>)>,
+    sums: BTreeMap<AreaKey, (i64, Option<i64>, i32)>,
 }
 
 impl AreaTotals {
@@ -413,11 +417,12 @@ impl AreaTotals {
         for figure in figures {
             for (level, code) in areas {
                 let key = (level, code, figure.metric, figure.period, figure.group);
-                let (numerator, denominator) = self
-                    .sums
-                    .entry(key)
-                    .or_insert((0, figure.denominator.map(|_| 0)));
+                let (numerator, denominator, schools) =
+                    self.sums
+                        .entry(key)
+                        .or_insert((0, figure.denominator.map(|_| 0), 0));
                 *numerator += figure.numerator;
+                *schools += 1;
                 if let (Some(total), Some(d)) = (denominator.as_mut(), figure.denominator) {
                     *total += d;
                 }
@@ -433,7 +438,7 @@ impl AreaTotals {
     /// The area rows: LA, then region, then national.
     pub fn rows(&self) -> impl Iterator<Item = ObservationRow> + '_ {
         self.sums.iter().map(
-            |(&(level, code, metric, period, group), &(numerator, denominator))| {
+            |(&(level, code, metric, period, group), &(numerator, denominator, schools))| {
                 Figure {
                     metric,
                     period,
@@ -441,7 +446,7 @@ impl AreaTotals {
                     numerator,
                     denominator,
                 }
-                .to_row(level, code.to_string(), None)
+                .to_row(level, code.to_string(), None, schools)
             },
         )
     }
