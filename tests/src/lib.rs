@@ -152,6 +152,9 @@ fn with_database(base_url: &str, name: &str) -> String {
 /// A running hub.
 pub struct TestHub {
     pub address: String,
+    /// The hub's own database, for tests that arrange rows a client cannot write (an
+    /// agreement that has already expired) or check what the hub stored.
+    pub database_url: String,
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -196,6 +199,7 @@ impl TestHub {
         for (key, value) in settings {
             vars.insert((*key).to_owned(), (*value).to_owned());
         }
+        let database_url = vars["DATABASE_URL"].clone();
         let config = Config::from_vars(&vars).expect("valid test config");
         let app = Application::build(config).await.expect("hub starts");
         let address = format!("http://{}", app.local_addr());
@@ -205,6 +209,7 @@ impl TestHub {
         }));
         TestHub {
             address,
+            database_url,
             client: reqwest::Client::new(),
             shutdown: Some(tx),
             server: Some(server),
@@ -222,6 +227,13 @@ impl TestHub {
             Some(server) => server.await.expect("server task did not panic"),
             None => Ok(()),
         }
+    }
+
+    /// A connection to the hub's own database.
+    pub async fn db(&self) -> sea_orm::DatabaseConnection {
+        Database::connect(&self.database_url)
+            .await
+            .expect("connect to the test hub's database")
     }
 
     /// A token signed with the test secret for `org` (`KIND:CODE`) and one role.
