@@ -11,6 +11,7 @@
 //! cost `first × child` so a wide page of deep nodes is refused up front, before any
 //! SQL runs.
 
+mod aggregate;
 mod figures;
 mod loaders;
 mod pagination;
@@ -45,6 +46,7 @@ pub struct Query(
     reference::ReferenceQuery,
     schools::SchoolQuery,
     figures::FigureQuery,
+    aggregate::AggregateQuery,
 );
 
 pub type HubSchema = Schema<Query, EmptyMutation, EmptySubscription>;
