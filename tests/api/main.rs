@@ -1,7 +1,9 @@
 //! Integration tests: each test spawns the real hub (see `hub_tests::TestHub`) and
 //! talks HTTP to it. One binary with modules keeps link time down.
 
+mod access;
 mod auth;
+mod disclosure;
 mod figures;
 mod limits;
 mod operations;

@@ -97,8 +97,9 @@ impl AggregateQuery {
             desc = "Pupil groups to return; default every group when grouping by PUPIL_GROUP, otherwise ALL."
         )]
         pupil_groups: Option<Vec<PupilGroup>>,
-        #[graphql(default)] filter: AggregateFilter,
+        filter: Option<AggregateFilter>,
     ) -> Result<Aggregate> {
+        let filter = filter.unwrap_or_default();
         let rc = request_context(ctx)?;
         let access = rc.access().await?;
         access.require_aggregate()?;
