@@ -5,5 +5,6 @@ mod auth;
 mod figures;
 mod limits;
 mod operations;
+mod pupils;
 mod reference;
 mod schema;
