@@ -427,6 +427,7 @@ async fn bad_filters_are_refused_before_any_record_is_read() {
         (json!({ "yearGroup": 100_000 }), "BAD_USER_INPUT"),
         (json!({ "schoolUrn": -1 }), "NOT_FOUND"),
         (json!({ "laCode": "no-such-la" }), "NOT_FOUND"),
+        (json!({ "homeLaCode": "852,school:1" }), "NOT_FOUND"),
     ];
     for (filter, expected) in cases {
         let body = hub.query(Some(&token), PAGE, json!({ "f": filter })).await;

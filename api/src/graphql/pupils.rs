@@ -132,7 +132,8 @@ pub struct PupilRecordFilter {
     pub school_urn: Option<i32>,
     /// Records at schools in this LA's area (3-digit LA code, e.g. `852`).
     pub la_code: Option<String>,
-    /// Records of pupils whose home is in this LA, wherever they go to school.
+    /// Records of pupils whose home is in this LA, wherever they go to school
+    /// (3-digit LA code).
     pub home_la_code: Option<String>,
     /// Academic year, e.g. `2023/24`.
     pub period: Option<String>,
@@ -176,12 +177,7 @@ impl PupilRecordFilter {
             scope.push(format!("school:{urn}"));
         }
         if let Some(code) = self.la_code {
-            let la = organisation::Entity::find()
-                .filter(organisation::Column::Kind.eq(OrganisationKind::LocalAuthority.as_str()))
-                .filter(organisation::Column::Code.eq(code.clone()))
-                .one(&rc.db)
-                .await?
-                .ok_or_else(|| Error::NotFound(format!("local authority {code}")))?;
+            let la = local_authority(rc, &code).await?;
             query = query.filter(
                 Column::SchoolUrn.in_subquery(
                     SqlQuery::select()
@@ -194,6 +190,9 @@ impl PupilRecordFilter {
             scope.push(format!("la:{code}"));
         }
         if let Some(code) = self.home_la_code {
+            // Checked although it is only compared, so that the audit log's scope only
+            // ever names real LAs, never arbitrary text from the request.
+            local_authority(rc, &code).await?;
             query = query.filter(Column::HomeLaCode.eq(code.clone()));
             scope.push(format!("home_la:{code}"));
         }
@@ -212,6 +211,16 @@ impl PupilRecordFilter {
         };
         Ok((query, scope))
     }
+}
+
+/// A local authority named by a filter; `NOT_FOUND` when there is none.
+async fn local_authority(rc: &RequestContext, code: &str) -> Result<organisation::Model> {
+    organisation::Entity::find()
+        .filter(organisation::Column::Kind.eq(OrganisationKind::LocalAuthority.as_str()))
+        .filter(organisation::Column::Code.eq(code))
+        .one(&rc.db)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("local authority {code}")))
 }
 
 #[derive(Default)]
