@@ -164,6 +164,14 @@ stored_enum! {
     }
 }
 
+stored_enum! {
+    /// What an audited request did with the data it touched.
+    AuditAction {
+        Read => "READ",
+        Write => "WRITE",
+    }
+}
+
 /// The ONS code used as the area code of `NATIONAL` figures (England).
 pub const ENGLAND_CODE: &str = "E92000001";
 

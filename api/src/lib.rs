@@ -6,6 +6,7 @@
 //! (who may see what) and `seed` (the demo data).
 
 pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -7,5 +7,6 @@ mod disclosure;
 mod figures;
 mod limits;
 mod operations;
+mod pupils;
 mod reference;
 mod schema;

@@ -145,27 +145,60 @@ pub struct FigureSelection {
 
 type FiguresByUrn = HashMap<i32, Vec<observation::Model>>;
 
+/// The organisations one list refers to (schools' LAs and trusts, audit events'
+/// organisations), loaded together the first time any row of the list needs one.
+pub struct OrganisationSet {
+    ids: Vec<i32>,
+    rows: OnceCell<HashMap<i32, organisation::Model>>,
+}
+
+impl OrganisationSet {
+    pub fn new(ids: impl IntoIterator<Item = i32>) -> Self {
+        let mut ids: Vec<i32> = ids.into_iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        OrganisationSet {
+            ids,
+            rows: OnceCell::new(),
+        }
+    }
+
+    /// One organisation of the set; the first call loads them all.
+    pub async fn get(
+        &self,
+        db: &DatabaseConnection,
+        id: i32,
+    ) -> Result<Option<organisation::Model>, Error> {
+        let rows = self
+            .rows
+            .get_or_try_init(|| async {
+                let rows = organisation::Entity::find()
+                    .filter(organisation::Column::Id.is_in(self.ids.iter().copied()))
+                    .all(db)
+                    .await?;
+                Ok::<_, Error>(rows.into_iter().map(|o| (o.id, o)).collect())
+            })
+            .await?;
+        Ok(rows.get(&id).cloned())
+    }
+}
+
 /// The schools of one list, shared by their nodes.
 pub struct SchoolPage {
     urns: Vec<i32>,
-    organisation_ids: Vec<i32>,
-    organisations: OnceCell<HashMap<i32, organisation::Model>>,
+    organisations: OrganisationSet,
     figures: Mutex<HashMap<FigureSelection, Arc<OnceCell<FiguresByUrn>>>>,
 }
 
 impl SchoolPage {
     pub fn new(schools: &[school::Model]) -> Arc<Self> {
-        let mut organisation_ids: Vec<i32> = schools
+        let organisation_ids = schools
             .iter()
             .flat_map(|s| [Some(s.la_id), s.trust_id, s.diocese_id])
-            .flatten()
-            .collect();
-        organisation_ids.sort_unstable();
-        organisation_ids.dedup();
+            .flatten();
         Arc::new(SchoolPage {
             urns: schools.iter().map(|s| s.urn).collect(),
-            organisation_ids,
-            organisations: OnceCell::new(),
+            organisations: OrganisationSet::new(organisation_ids),
             figures: Mutex::new(HashMap::new()),
         })
     }
@@ -176,17 +209,7 @@ impl SchoolPage {
         db: &DatabaseConnection,
         id: i32,
     ) -> Result<Option<organisation::Model>, Error> {
-        let organisations = self
-            .organisations
-            .get_or_try_init(|| async {
-                let rows = organisation::Entity::find()
-                    .filter(organisation::Column::Id.is_in(self.organisation_ids.iter().copied()))
-                    .all(db)
-                    .await?;
-                Ok::<_, Error>(rows.into_iter().map(|o| (o.id, o)).collect())
-            })
-            .await?;
-        Ok(organisations.get(&id).cloned())
+        self.organisations.get(db, id).await
     }
 
     /// `SCHOOL`-level figures of one school on the page, ordered by indicator, group and

@@ -2,7 +2,7 @@
 //!
 //! One file per domain area: `reference` (regions, organisations, the indicator
 //! catalogue), `schools` (the register), `figures` (observations, time series, the
-//! disadvantage gap). Resolvers stay thin: they read the request context, ask the
+//! disadvantage gap), `pupils` (pupil records, audited) and `audit` (the audit log). Resolvers stay thin: they read the request context, ask the
 //! `access` module, and query through sea-orm; nested fields load through `loaders`
 //! (per-request reference caches and sibling pages), so the number of SQL statements a
 //! request makes does not grow with the number of rows it returns.
@@ -12,10 +12,12 @@
 //! SQL runs.
 
 mod aggregate;
+mod audit;
 mod figures;
 mod loaders;
 mod pagination;
 mod protect;
+mod pupils;
 mod reference;
 mod schools;
 
@@ -47,6 +49,8 @@ pub struct Query(
     schools::SchoolQuery,
     figures::FigureQuery,
     aggregate::AggregateQuery,
+    pupils::PupilQuery,
+    audit::AuditQuery,
 );
 
 pub type HubSchema = Schema<Query, EmptyMutation, EmptySubscription>;
