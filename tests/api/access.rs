@@ -53,7 +53,10 @@ async fn read_school(hub: &TestHub, token: &str, urn: i64) -> String {
     let rows = body["data"]["school"]["observations"]
         .as_array()
         .expect("figures");
-    assert!(!rows.is_empty(), "an allowed read returns the figures: {body}");
+    assert!(
+        !rows.is_empty(),
+        "an allowed read returns the figures: {body}"
+    );
     "OK".to_owned()
 }
 
@@ -99,21 +102,97 @@ async fn every_cell_of_the_role_table_at_school_and_aggregate_level() {
 
     // (org, role, school in scope, school out of scope, SCHOOL in, SCHOOL out, AGGREGATE)
     let cases: Vec<(String, &str, i64, i64, &str, &str, &str)> = vec![
-        ("HUB:HUB".into(), "HUB_ADMIN", own_school, other_school, "FORBIDDEN", "FORBIDDEN", "OK"),
+        (
+            "HUB:HUB".into(),
+            "HUB_ADMIN",
+            own_school,
+            other_school,
+            "FORBIDDEN",
+            "FORBIDDEN",
+            "OK",
+        ),
         // An LA sees every school in its area, academies included.
-        ("LOCAL_AUTHORITY:852".into(), "LA_OFFICER", academy_852.0, other_school, "OK", "FORBIDDEN", "OK"),
-        (format!("TRUST:{trust}"), "TRUST_OFFICER", academy_852.0, outside_trust, "OK", "FORBIDDEN", "OK"),
-        ("RSC_OFFICE:E12000008".into(), "RSC_OFFICER", other_school, camden[0].0, "OK", "FORBIDDEN", "OK"),
-        ("INSPECTORATE:E12000008".into(), "INSPECTOR", other_school, camden[0].0, "OK", "FORBIDDEN", "OK"),
-        (format!("SCHOOL:{own_school}"), "SCHOOL_LEADER", own_school, other_school, "OK", "FORBIDDEN", "OK"),
-        ("LOCAL_AUTHORITY:852".into(), "ANALYST", own_school, other_school, "FORBIDDEN", "FORBIDDEN", "OK"),
-        ("LOCAL_AUTHORITY:852".into(), "SYNC_AGENT", own_school, other_school, "FORBIDDEN", "FORBIDDEN", "FORBIDDEN"),
+        (
+            "LOCAL_AUTHORITY:852".into(),
+            "LA_OFFICER",
+            academy_852.0,
+            other_school,
+            "OK",
+            "FORBIDDEN",
+            "OK",
+        ),
+        (
+            format!("TRUST:{trust}"),
+            "TRUST_OFFICER",
+            academy_852.0,
+            outside_trust,
+            "OK",
+            "FORBIDDEN",
+            "OK",
+        ),
+        (
+            "RSC_OFFICE:E12000008".into(),
+            "RSC_OFFICER",
+            other_school,
+            camden[0].0,
+            "OK",
+            "FORBIDDEN",
+            "OK",
+        ),
+        (
+            "INSPECTORATE:E12000008".into(),
+            "INSPECTOR",
+            other_school,
+            camden[0].0,
+            "OK",
+            "FORBIDDEN",
+            "OK",
+        ),
+        (
+            format!("SCHOOL:{own_school}"),
+            "SCHOOL_LEADER",
+            own_school,
+            other_school,
+            "OK",
+            "FORBIDDEN",
+            "OK",
+        ),
+        (
+            "LOCAL_AUTHORITY:852".into(),
+            "ANALYST",
+            own_school,
+            other_school,
+            "FORBIDDEN",
+            "FORBIDDEN",
+            "OK",
+        ),
+        (
+            "LOCAL_AUTHORITY:852".into(),
+            "SYNC_AGENT",
+            own_school,
+            other_school,
+            "FORBIDDEN",
+            "FORBIDDEN",
+            "FORBIDDEN",
+        ),
     ];
     for (org, role, inside, outside, school_in, school_out, aggregate) in cases {
         let token = hub.token_for(&org, role);
-        assert_eq!(read_school(&hub, &token, inside).await, school_in, "{role} SCHOOL in scope ({inside})");
-        assert_eq!(read_school(&hub, &token, outside).await, school_out, "{role} SCHOOL out of scope ({outside})");
-        assert_eq!(read_aggregate(&hub, &token).await, aggregate, "{role} AGGREGATE");
+        assert_eq!(
+            read_school(&hub, &token, inside).await,
+            school_in,
+            "{role} SCHOOL in scope ({inside})"
+        );
+        assert_eq!(
+            read_school(&hub, &token, outside).await,
+            school_out,
+            "{role} SCHOOL out of scope ({outside})"
+        );
+        assert_eq!(
+            read_aggregate(&hub, &token).await,
+            aggregate,
+            "{role} AGGREGATE"
+        );
     }
     // Without a token: the register, never figures.
     let anonymous = hub
@@ -133,7 +212,11 @@ async fn a_direct_request_for_an_area_out_of_scope_is_forbidden() {
     let other_school = schools_of(&hub, "850").await[0].0;
     let token = hub.token_for("LOCAL_AUTHORITY:852", "LA_OFFICER");
     for field in ["timeSeries", "disadvantageGap"] {
-        let selection = if field == "timeSeries" { "indicatorCode" } else { "gap" };
+        let selection = if field == "timeSeries" {
+            "indicatorCode"
+        } else {
+            "gap"
+        };
         let body = hub
             .query(
                 Some(&token),
@@ -158,9 +241,15 @@ async fn lists_and_counts_are_filtered_to_the_callers_scope() {
     let document = r#"{ observations(filter: { level: SCHOOL, indicatorCodes: ["attendance_rate"], pupilGroups: [ALL] }, first: 500) {
         totalCount edges { node { areaCode } } } }"#;
     let la = hub
-        .query(Some(&hub.token_for("LOCAL_AUTHORITY:852", "LA_OFFICER")), document, json!({}))
+        .query(
+            Some(&hub.token_for("LOCAL_AUTHORITY:852", "LA_OFFICER")),
+            document,
+            json!({}),
+        )
         .await;
-    let edges = la["data"]["observations"]["edges"].as_array().expect("edges");
+    let edges = la["data"]["observations"]["edges"]
+        .as_array()
+        .expect("edges");
     assert!(!edges.is_empty());
     assert_eq!(la["data"]["observations"]["totalCount"], edges.len());
     assert!(
@@ -173,9 +262,16 @@ async fn lists_and_counts_are_filtered_to_the_callers_scope() {
     assert_eq!(edges.len(), own.len() * 5);
 
     let analyst = hub
-        .query(Some(&hub.token_for("LOCAL_AUTHORITY:852", "ANALYST")), document, json!({}))
+        .query(
+            Some(&hub.token_for("LOCAL_AUTHORITY:852", "ANALYST")),
+            document,
+            json!({}),
+        )
         .await;
-    assert_eq!(analyst["data"]["observations"]["totalCount"], 0, "{analyst}");
+    assert_eq!(
+        analyst["data"]["observations"]["totalCount"], 0,
+        "{analyst}"
+    );
     assert_eq!(analyst["data"]["observations"]["edges"], json!([]));
 }
 
@@ -196,7 +292,11 @@ async fn me_shows_organisation_roles_and_scopes() {
     let hub = TestHub::spawn().await;
     let document = "{ me { subject organisation { code kind } roles aggregate scopes { level kind code role } } }";
     let body = hub
-        .query(Some(&hub.token_for("LOCAL_AUTHORITY:852", "LA_OFFICER")), document, json!({}))
+        .query(
+            Some(&hub.token_for("LOCAL_AUTHORITY:852", "LA_OFFICER")),
+            document,
+            json!({}),
+        )
         .await;
     let me = &body["data"]["me"];
     assert_eq!(me["organisation"]["code"], "852", "{body}");

@@ -32,7 +32,12 @@ async fn la_figures(hub: &TestHub, token: &str, indicator: &str) -> HashMap<Stri
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["node"]["areaCode"].as_str().unwrap().to_owned(), e["node"].clone()))
+        .map(|e| {
+            (
+                e["node"]["areaCode"].as_str().unwrap().to_owned(),
+                e["node"].clone(),
+            )
+        })
         .collect()
 }
 
@@ -50,7 +55,9 @@ async fn stored_numerator(hub: &TestHub, level: &str, area: &str, indicator: &st
         .await
         .unwrap()
         .expect("stored figure");
-    row.try_get::<Option<f64>>("", "numerator").unwrap().unwrap()
+    row.try_get::<Option<f64>>("", "numerator")
+        .unwrap()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -95,7 +102,12 @@ async fn a_one_school_la_is_withheld_and_cannot_be_recovered_by_subtraction() {
     );
 
     // An RSC officer for London holds SCHOOL scope over the school: nothing to hide.
-    let rsc = la_figures(&hub, &hub.token_for("RSC_OFFICE:E12000007", "RSC_OFFICER"), indicator).await;
+    let rsc = la_figures(
+        &hub,
+        &hub.token_for("RSC_OFFICE:E12000007", "RSC_OFFICER"),
+        indicator,
+    )
+    .await;
     assert_eq!(rsc["201"]["suppressed"], false, "{:?}", rsc["201"]);
     assert_eq!(rsc["201"]["numerator"].as_f64(), Some(truth));
 }
@@ -128,7 +140,10 @@ const AGGREGATE: &str = r#"query($i: String!, $by: [AggregateDimension!]!, $grou
 async fn aggregate(hub: &TestHub, token: &str, variables: Value) -> Vec<Value> {
     let body = hub.query(Some(token), AGGREGATE, variables).await;
     assert!(body.get("errors").is_none(), "{body}");
-    body["data"]["aggregate"]["cells"].as_array().unwrap().clone()
+    body["data"]["aggregate"]["cells"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 fn la_code(cell: &Value) -> String {
@@ -198,7 +213,9 @@ async fn small_counts_and_their_complements_are_withheld_in_every_breakdown() {
         .collect();
     assert!(in_care.iter().any(withheld), "{in_care:?}");
     for cell in cells.iter().filter(|c| c["suppressed"] == true) {
-        assert!(cell["value"].is_null() && cell["numerator"].is_null() && cell["denominator"].is_null());
+        assert!(
+            cell["value"].is_null() && cell["numerator"].is_null() && cell["denominator"].is_null()
+        );
     }
     for cell in cells.iter().filter(|c| c["suppressed"] == false) {
         let numerator = cell["numerator"].as_f64().unwrap();
@@ -239,7 +256,13 @@ async fn aggregates_are_closed_to_sync_agents_and_anonymous_callers() {
             variables.clone(),
         )
         .await;
-    assert_eq!(sync["errors"][0]["extensions"]["code"], "FORBIDDEN", "{sync}");
+    assert_eq!(
+        sync["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{sync}"
+    );
     let anonymous = hub.query(None, AGGREGATE, variables).await;
-    assert_eq!(anonymous["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    assert_eq!(
+        anonymous["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
 }

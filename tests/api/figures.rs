@@ -112,9 +112,14 @@ async fn la_region_and_national_figures_add_up_from_school_figures() {
         assert!(schools.2 > 0, "{indicator}: school figures exist");
         assert!((la.0 - schools.0).abs() < 1e-6, "{indicator} numerator");
         assert!((la.1 - schools.1).abs() < 1e-6, "{indicator} denominator");
-        assert_eq!(la.2, schools.2, "{indicator}: school count of the LA figure");
+        assert_eq!(
+            la.2, schools.2,
+            "{indicator}: school count of the LA figure"
+        );
 
-        let level = |level: &str| format!("SELECT {sums}, COUNT(*) AS c {base} AND geographic_level = '{level}'");
+        let level = |level: &str| {
+            format!("SELECT {sums}, COUNT(*) AS c {base} AND geographic_level = '{level}'")
+        };
         let (las, regions, national) = (
             totals(level("LA")).await,
             totals(level("REGION")).await,
@@ -122,8 +127,14 @@ async fn la_region_and_national_figures_add_up_from_school_figures() {
         );
         assert_eq!(national.2, 1);
         for (name, sum) in [("LAs", las), ("regions", regions)] {
-            assert!((sum.0 - national.0).abs() < 1e-6, "{indicator}: {name} numerator");
-            assert!((sum.1 - national.1).abs() < 1e-6, "{indicator}: {name} denominator");
+            assert!(
+                (sum.0 - national.0).abs() < 1e-6,
+                "{indicator}: {name} numerator"
+            );
+            assert!(
+                (sum.1 - national.1).abs() < 1e-6,
+                "{indicator}: {name} denominator"
+            );
         }
     }
 }

@@ -10,3 +10,4 @@ mod operations;
 mod pupils;
 mod reference;
 mod schema;
+mod sharing;

@@ -124,7 +124,11 @@ impl AggregateQuery {
                 withheld: false,
             })
             .collect();
-        disclosure::protect(&mut cells, &breakdowns(&rows, &request.dims), &rc.disclosure);
+        disclosure::protect(
+            &mut cells,
+            &breakdowns(&rows, &request.dims),
+            &rc.disclosure,
+        );
 
         let selected: Vec<usize> = (0..rows.len())
             .filter(|&i| request.selects(&rows[i]))
@@ -164,9 +168,7 @@ impl AggregateQuery {
                     denominator: shown(row.denominator),
                     school_count: row.schools,
                     suppressed: cell.withheld,
-                    suppression_reason: cell
-                        .withheld
-                        .then(|| disclosure::CONFIDENTIAL.to_owned()),
+                    suppression_reason: cell.withheld.then(|| disclosure::CONFIDENTIAL.to_owned()),
                 }
             })
             .collect();
@@ -343,7 +345,10 @@ async fn fetch(
     use school::Column as S;
     let mut query = SqlQuery::select();
     query
-        .expr_as(Expr::col((observation::Entity, O::Period)), Alias::new("period"))
+        .expr_as(
+            Expr::col((observation::Entity, O::Period)),
+            Alias::new("period"),
+        )
         .expr_as(
             Expr::col((observation::Entity, O::PupilGroup)),
             Alias::new("pupil_group"),
@@ -360,8 +365,18 @@ async fn fetch(
         .group_by_col((observation::Entity, O::Period))
         .group_by_col((observation::Entity, O::PupilGroup));
     for (dim, column, alias, sql_type) in [
-        (AggregateDimension::Region, S::RegionCode, "region_code", "TEXT"),
-        (AggregateDimension::LocalAuthority, S::LaId, "la_id", "INTEGER"),
+        (
+            AggregateDimension::Region,
+            S::RegionCode,
+            "region_code",
+            "TEXT",
+        ),
+        (
+            AggregateDimension::LocalAuthority,
+            S::LaId,
+            "la_id",
+            "INTEGER",
+        ),
         (AggregateDimension::Trust, S::TrustId, "trust_id", "INTEGER"),
         (AggregateDimension::Phase, S::Phase, "phase", "TEXT"),
     ] {
@@ -370,12 +385,18 @@ async fn fetch(
                 .expr_as(Expr::col((school::Entity, column)), Alias::new(alias))
                 .group_by_col((school::Entity, column));
         } else {
-            query.expr_as(Expr::cust(format!("CAST(NULL AS {sql_type})")), Alias::new(alias));
+            query.expr_as(
+                Expr::cust(format!("CAST(NULL AS {sql_type})")),
+                Alias::new(alias),
+            );
         }
     }
     let urn = || Expr::col((observation::Entity, O::SchoolUrn));
     query
-        .expr_as(Func::sum(Expr::col((observation::Entity, O::Numerator))), Alias::new("numerator"))
+        .expr_as(
+            Func::sum(Expr::col((observation::Entity, O::Numerator))),
+            Alias::new("numerator"),
+        )
         .expr_as(
             Func::sum(Expr::col((observation::Entity, O::Denominator))),
             Alias::new("denominator"),
@@ -394,14 +415,22 @@ async fn fetch(
         .map(|r| Row::from_query_result(r, ""))
         .collect::<std::result::Result<_, _>>()?;
     rows.sort_by(|a, b| {
-        (&a.period, &a.pupil_group, &a.region_code, a.la_id, a.trust_id, &a.phase).cmp(&(
-            &b.period,
-            &b.pupil_group,
-            &b.region_code,
-            b.la_id,
-            b.trust_id,
-            &b.phase,
-        ))
+        (
+            &a.period,
+            &a.pupil_group,
+            &a.region_code,
+            a.la_id,
+            a.trust_id,
+            &a.phase,
+        )
+            .cmp(&(
+                &b.period,
+                &b.pupil_group,
+                &b.region_code,
+                b.la_id,
+                b.trust_id,
+                &b.phase,
+            ))
     });
     Ok(rows)
 }
@@ -424,7 +453,12 @@ fn breakdowns(rows: &[Row], dims: &[AggregateDimension]) -> Vec<Vec<usize>> {
                 continue;
             }
             let mut rest = vec![row.period.clone()];
-            rest.extend(varying.iter().filter(|d| **d != dim).map(|d| row.coordinate(*d)));
+            rest.extend(
+                varying
+                    .iter()
+                    .filter(|d| **d != dim)
+                    .map(|d| row.coordinate(*d)),
+            );
             by_rest.entry(rest).or_default().push(i);
         }
         all.extend(by_rest.into_values().filter(|b| b.len() > 1));

@@ -20,6 +20,7 @@ mod protect;
 mod pupils;
 mod reference;
 mod schools;
+mod sharing;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -27,9 +28,7 @@ use std::time::Instant;
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextRequest,
 };
-use async_graphql::{
-    Context, EmptyMutation, EmptySubscription, MergedObject, Response, Schema, SchemaBuilder,
-};
+use async_graphql::{Context, EmptySubscription, MergedObject, Response, Schema, SchemaBuilder};
 use sea_orm::DatabaseConnection;
 
 use chrono::Utc;
@@ -51,9 +50,15 @@ pub struct Query(
     aggregate::AggregateQuery,
     pupils::PupilQuery,
     audit::AuditQuery,
+    sharing::SharingQuery,
 );
 
-pub type HubSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+/// Writes. Each mutation checks the policy, changes its rows and records its audit
+/// event in one transaction.
+#[derive(MergedObject, Default)]
+pub struct Mutation(sharing::SharingMutation);
+
+pub type HubSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Builds the schema with the configured limits. No data is attached: everything a
 /// resolver needs arrives per request in [`RequestContext`], so the same schema value
@@ -62,11 +67,8 @@ pub fn build(limits: &Limits, metrics: Metrics) -> HubSchema {
     builder(limits, metrics).finish()
 }
 
-fn builder(
-    limits: &Limits,
-    metrics: Metrics,
-) -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
-    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+fn builder(limits: &Limits, metrics: Metrics) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         // Fragment recursion is already an error; this bounds the parser's own work.
