@@ -17,7 +17,8 @@
 //!
 //! Scope comes from the organisation as the database describes it (kind, code, region),
 //! never from the token. The in-memory checks and the SQL conditions are written side
-//! by side from the same [`Grant`]s, and a test holds them to each other.
+//! by side from the same [`Grant`]s (`Grant::covers_school` and its SQL twin), so a
+//! change to one is a change to the other in the same few lines.
 
 use std::sync::Arc;
 
@@ -432,15 +433,6 @@ impl Access {
                 "your roles give no PUPIL access".to_owned(),
             ))
         }
-    }
-
-    /// Whether a pupil record is in PUPIL scope (the in-memory twin of
-    /// [`Access::visible_pupils`]).
-    pub fn covers_pupil(&self, record: &pupil_record::Model, school: &school::Model) -> bool {
-        self.grants(AccessLevel::Pupil).any(|g| match g {
-            Grant::ResidentIn(code) => &record.home_la_code == code,
-            other => other.covers_school(school),
-        })
     }
 
     /// SQL over `school`: the schools the caller holds `level` over.

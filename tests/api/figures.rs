@@ -46,32 +46,6 @@ async fn figures_need_a_token_but_the_register_does_not() {
     assert!(with_token.get("errors").is_none(), "{with_token}");
 }
 
-/// Sums a list of observations' numerators and denominators.
-fn sums(edges: &[Value]) -> (f64, f64) {
-    edges.iter().fold((0.0, 0.0), |(n, d), e| {
-        (
-            n + e["node"]["numerator"].as_f64().unwrap_or(0.0),
-            d + e["node"]["denominator"].as_f64().unwrap_or(0.0),
-        )
-    })
-}
-
-async fn observations(hub: &TestHub, filter: Value) -> Vec<Value> {
-    let document = "query($f: ObservationFilter) { observations(filter: $f, first: 500) { pageInfo { hasNextPage } edges { node { areaCode numerator denominator value } } } }";
-    let body = hub
-        .query(Some(&token(hub)), document, json!({ "f": filter }))
-        .await;
-    assert!(body.get("errors").is_none(), "{body}");
-    assert_eq!(
-        body["data"]["observations"]["pageInfo"]["hasNextPage"], false,
-        "fits one page"
-    );
-    body["data"]["observations"]["edges"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
 /// A data invariant of the stored figures, checked in the hub's own database: through
 /// the API, disclosure control rightly withholds some of the cells this adds up.
 #[tokio::test]
