@@ -280,7 +280,7 @@ impl Access {
     /// Works out a caller's scope: the role table applied to its organisation, widened
     /// by the sharing agreements active on `today`. Anonymous callers cost no query.
     pub async fn load(db: &DatabaseConnection, caller: &Caller, today: NaiveDate) -> Result<Self> {
-        let Some(principal) = caller.principal() else {
+        let Caller::Principal(principal) = caller else {
             return Ok(Access::default());
         };
         let rows: Vec<&RoleRow> = principal.roles.iter().map(|r| role_row(*r)).collect();
@@ -342,7 +342,7 @@ impl Access {
         }
         Ok(Access {
             aggregate: rows.iter().any(|row| row.aggregate),
-            principal: Some(Arc::new(principal.clone())),
+            principal: Some(principal.clone()),
             entries,
         })
     }
@@ -498,6 +498,19 @@ impl Access {
                 && principal.roles.iter().any(|r| {
                     matches!(r, Role::LaOfficer | Role::TrustOfficer | Role::SchoolLeader)
                 }))
+    }
+
+    /// SQL over `sharing_agreement`: a hub administrator sees every agreement, anyone
+    /// else those its organisation made or received.
+    pub fn visible_agreements(&self) -> Condition {
+        use sharing_agreement::Column;
+        match self.principal() {
+            Some(p) if p.roles.contains(&Role::HubAdmin) => Condition::all(),
+            Some(p) => Condition::any()
+                .add(Column::ProviderId.eq(p.organisation.id))
+                .add(Column::ConsumerId.eq(p.organisation.id)),
+            None => Condition::all().add(never()),
+        }
     }
 
     /// Hub administration: the audit log, every agreement.

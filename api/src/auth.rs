@@ -43,7 +43,7 @@ use rsa::pkcs8::AssociatedOid as _;
 use rsa::pkcs8::SubjectPublicKeyInfoRef;
 use rsa::traits::PublicKeyParts as _;
 use rsa::{BigUint, RsaPublicKey};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 
 use crate::access;
@@ -469,10 +469,7 @@ impl Verifier {
             .org
             .ok_or(AuthError::Invalid("token has no organisation (org)"))?;
         let (kind, code) = parse_org_ref(&org).ok_or(AuthError::UnknownOrganisation)?;
-        let organisation = organisation::Entity::find()
-            .filter(organisation::Column::Kind.eq(kind.as_str()))
-            .filter(organisation::Column::Code.eq(code))
-            .one(db)
+        let organisation = crate::db::organisation_by_code(db, kind, code)
             .await
             .map_err(AuthError::Lookup)?
             .ok_or(AuthError::UnknownOrganisation)?;

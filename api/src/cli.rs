@@ -5,8 +5,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use entities::organisation;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::auth::{Claims, mint, parse_org_ref};
 use crate::config::Config;
@@ -198,10 +196,7 @@ async fn token(
         format!("--org must be KIND:CODE, e.g. LOCAL_AUTHORITY:852 (got {org:?})")
     })?;
     let db = open_database(&config).await?;
-    let exists = organisation::Entity::find()
-        .filter(organisation::Column::Kind.eq(kind.as_str()))
-        .filter(organisation::Column::Code.eq(code))
-        .one(&db)
+    let exists = db::organisation_by_code(&db, kind, code)
         .await
         .map_err(|e| e.to_string())?
         .is_some();

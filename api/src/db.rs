@@ -11,8 +11,26 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
 
+use entities::organisation;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
 use crate::config::Config;
+use crate::domain::OrganisationKind;
 use crate::telemetry::Metrics;
+
+/// An organisation by its natural key (`LOCAL_AUTHORITY` + `852`): how tokens, the
+/// CLI and filters name partners.
+pub async fn organisation_by_code<C: ConnectionTrait>(
+    db: &C,
+    kind: OrganisationKind,
+    code: &str,
+) -> Result<Option<organisation::Model>, DbErr> {
+    organisation::Entity::find()
+        .filter(organisation::Column::Kind.eq(kind.as_str()))
+        .filter(organisation::Column::Code.eq(code))
+        .one(db)
+        .await
+}
 
 /// Opens the pool for the configured backend and wires the statement counter.
 pub async fn connect(config: &Config, metrics: &Metrics) -> Result<DatabaseConnection, DbErr> {

@@ -2,14 +2,8 @@
 //! out of scope, through the real HTTP API. (PUPIL level: `pupils.rs`.) Also: lists and
 //! their `totalCount` filtered in SQL, and roles that do not fit the organisation.
 
-use hub_tests::TestHub;
+use hub_tests::{TestHub, error_code as code};
 use serde_json::{Value, json};
-
-fn code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or("<none>")
-}
 
 /// Schools of an LA (public register data), as `(urn, trust code)`.
 async fn schools_of(hub: &TestHub, la: &str) -> Vec<(i64, Option<String>)> {

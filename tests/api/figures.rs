@@ -1,19 +1,13 @@
 //! Figures: observations, time series, the disadvantage gap, and the batching that
 //! keeps nested figures to a fixed number of SQL statements.
 
-use hub_tests::TestHub;
+use hub_tests::{TestHub, error_code as code};
 use serde_json::{Value, json};
 
 const LA_OFFICER: (&str, &str) = ("LOCAL_AUTHORITY:852", "LA_OFFICER");
 
 fn token(hub: &TestHub) -> String {
     hub.token_for(LA_OFFICER.0, LA_OFFICER.1)
-}
-
-fn code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or("<none>")
 }
 
 #[tokio::test]

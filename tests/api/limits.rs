@@ -1,13 +1,7 @@
 //! Bounds on what one request may ask for, and clear errors for bad input.
 
-use hub_tests::TestHub;
+use hub_tests::{TestHub, error_code as code};
 use serde_json::{Value, json};
-
-fn code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or("<none>")
-}
 
 #[tokio::test]
 async fn pages_larger_than_the_limit_are_refused() {

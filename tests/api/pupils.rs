@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 
-use hub_tests::TestHub;
+use hub_tests::{TestHub, error_code as code};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::{Value, json};
 
@@ -27,12 +27,6 @@ const PAGE: &str = "query($f: PupilRecordFilter, $after: String) {
         edges { node { id schoolUrn homeLaCode period yearGroup senStatus } }
     }
 }";
-
-fn code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or("<none>")
-}
 
 /// A school on the register, as the public API describes it.
 #[derive(Clone, Debug)]

@@ -2,15 +2,9 @@
 //! it again; only the provider's officers or a hub administrator may make or revoke one;
 //! every change is audited.
 
-use hub_tests::TestHub;
+use hub_tests::{TestHub, error_code as code};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
-
-fn code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or("<none>")
-}
 
 const CREATE: &str = r#"mutation($input: NewSharingAgreement!) { createSharingAgreement(input: $input) {
     id accessLevel inForce provider { code } consumer { code } } }"#;

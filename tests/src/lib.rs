@@ -353,3 +353,10 @@ pub fn sign(
 ) -> String {
     jsonwebtoken::encode(&header, claims, key).expect("sign test token")
 }
+
+/// The `extensions.code` of a response's first error, or `<none>`.
+pub fn error_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("<none>")
+}

@@ -8,15 +8,17 @@
 //! so a cell is withheld or shown the same way whatever filter it is asked through,
 //! and a complementary cell cannot be pried loose by asking for it alone.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
-use entities::{observation, organisation, school};
+use entities::{observation, school};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Query as SqlQuery};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, FromQueryResult};
 
+use super::loaders::OrganisationSet;
 use super::reference::{Indicator, Organisation};
 use super::{loaders, request_context};
+use crate::db;
 use crate::disclosure::{self, Cell};
 use crate::domain::{AccessLevel, GeographicLevel, OrganisationKind, Phase, PupilGroup, Unit};
 use crate::error::{Error, Result};
@@ -139,10 +141,17 @@ impl AggregateQuery {
                 selected.len()
             )));
         }
-        let organisations = organisations(rc, selected.iter().map(|&i| &rows[i])).await?;
-        let cells = selected
-            .into_iter()
-            .map(|i| {
+        let organisations = OrganisationSet::new(
+            selected
+                .iter()
+                .flat_map(|&i| [rows[i].la_id, rows[i].trust_id])
+                .flatten(),
+        );
+        let mut answer = Vec::with_capacity(selected.len());
+        for i in selected {
+            let local_authority = named(&organisations, rc, rows[i].la_id).await?;
+            let trust = named(&organisations, rc, rows[i].trust_id).await?;
+            answer.push({
                 let (row, cell) = (&rows[i], &cells[i]);
                 let value = match row.denominator {
                     _ if unit == Unit::Count => row.numerator,
@@ -156,12 +165,8 @@ impl AggregateQuery {
                     period: row.period.clone(),
                     pupil_group: PupilGroup::parse(&row.pupil_group).unwrap_or(PupilGroup::All),
                     region_code: row.region_code.clone(),
-                    local_authority: row
-                        .la_id
-                        .and_then(|id| organisations.get(&id).cloned().map(Organisation)),
-                    trust: row
-                        .trust_id
-                        .and_then(|id| organisations.get(&id).cloned().map(Organisation)),
+                    local_authority,
+                    trust,
                     phase: row.phase.as_deref().and_then(Phase::parse),
                     value: shown(value),
                     numerator: shown(row.numerator),
@@ -170,12 +175,12 @@ impl AggregateQuery {
                     suppressed: cell.withheld,
                     suppression_reason: cell.withheld.then(|| disclosure::CONFIDENTIAL.to_owned()),
                 }
-            })
-            .collect();
+            });
+        }
         Ok(Aggregate {
             indicator: indicator.into(),
             group_by: request.group_by,
-            cells,
+            cells: answer,
         })
     }
 }
@@ -466,31 +471,20 @@ fn breakdowns(rows: &[Row], dims: &[AggregateDimension]) -> Vec<Vec<usize>> {
     all
 }
 
-/// The LAs and trusts the answer names, in one query.
-async fn organisations<'a>(
+/// The LA or trust a cell names, if any.
+async fn named(
+    set: &OrganisationSet,
     rc: &super::RequestContext,
-    rows: impl Iterator<Item = &'a Row>,
-) -> Result<HashMap<i32, organisation::Model>> {
-    let mut ids: Vec<i32> = rows.flat_map(|r| [r.la_id, r.trust_id]).flatten().collect();
-    ids.sort_unstable();
-    ids.dedup();
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    Ok(organisation::Entity::find()
-        .filter(organisation::Column::Id.is_in(ids))
-        .all(&rc.db)
-        .await?
-        .into_iter()
-        .map(|o| (o.id, o))
-        .collect())
+    id: Option<i32>,
+) -> Result<Option<Organisation>> {
+    Ok(match id {
+        Some(id) => set.get(&rc.db, id).await?.map(Organisation),
+        None => None,
+    })
 }
 
 async fn org_id(rc: &super::RequestContext, kind: OrganisationKind, code: &str) -> Result<i32> {
-    organisation::Entity::find()
-        .filter(organisation::Column::Kind.eq(kind.as_str()))
-        .filter(organisation::Column::Code.eq(code))
-        .one(&rc.db)
+    db::organisation_by_code(&rc.db, kind, code)
         .await?
         .map(|o| o.id)
         .ok_or_else(|| Error::NotFound(format!("{kind}:{code}")))

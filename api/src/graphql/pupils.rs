@@ -22,6 +22,7 @@ use super::pagination::{KeyCursor, PageRequest, Totals, keyset_page, page_cost};
 use super::{RequestContext, request_context};
 use crate::access::Access;
 use crate::audit::{self, AuditEvent};
+use crate::db;
 use crate::domain::{AccessLevel, OrganisationKind, SenStatus, is_valid_period};
 use crate::error::{Error, Result};
 
@@ -215,10 +216,7 @@ impl PupilRecordFilter {
 
 /// A local authority named by a filter; `NOT_FOUND` when there is none.
 async fn local_authority(rc: &RequestContext, code: &str) -> Result<organisation::Model> {
-    organisation::Entity::find()
-        .filter(organisation::Column::Kind.eq(OrganisationKind::LocalAuthority.as_str()))
-        .filter(organisation::Column::Code.eq(code))
-        .one(&rc.db)
+    db::organisation_by_code(&rc.db, OrganisationKind::LocalAuthority, code)
         .await?
         .ok_or_else(|| Error::NotFound(format!("local authority {code}")))
 }

@@ -9,6 +9,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use super::pagination::{KeyCursor, PageRequest, Totals, keyset_page, page_cost};
 use super::{loaders, request_context};
 use crate::access;
+use crate::db;
 use crate::domain::{OrganisationKind, Polarity, Unit};
 use crate::error::{Error, Result};
 
@@ -189,11 +190,7 @@ impl ReferenceQuery {
     ) -> Result<Option<Organisation>> {
         let rc = request_context(ctx)?;
         access::public(&rc.caller)?;
-        let org = organisation::Entity::find()
-            .filter(organisation::Column::Kind.eq(kind.as_str()))
-            .filter(organisation::Column::Code.eq(code))
-            .one(&rc.db)
-            .await?;
+        let org = db::organisation_by_code(&rc.db, kind, &code).await?;
         Ok(org.map(Organisation))
     }
 

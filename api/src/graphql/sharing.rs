@@ -6,20 +6,22 @@
 //! The policy reads agreements when it works out a caller's scope (`access`); this file
 //! only keeps them. Every change is audited in the same transaction as the change.
 
+use std::sync::Arc;
+
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object};
 use chrono::{DateTime, NaiveDate, Utc};
 use entities::{organisation, sharing_agreement};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 
+use super::loaders::OrganisationSet;
 use super::pagination::{KeyCursor, PageRequest, Totals, keyset_page, page_cost};
 use super::reference::Organisation;
 use super::request_context;
 use crate::access::{self, AGREEMENT_ACTIVE, AGREEMENT_REVOKED, Grant, Source};
 use crate::audit::{self, AuditEvent};
 use crate::auth::parse_org_ref;
+use crate::db;
 use crate::domain::{AccessLevel, AuditAction, Role};
 use crate::error::{Error, Result};
 
@@ -119,8 +121,33 @@ impl From<&access::ScopeEntry> for Scope {
     }
 }
 
-/// A provider's grant of PUPIL or SCHOOL access to a consumer.
-pub struct SharingAgreement(sharing_agreement::Model);
+/// A provider's grant of PUPIL or SCHOOL access to a consumer. Agreements of one list
+/// share an [`OrganisationSet`], so their providers and consumers load in one query.
+pub struct SharingAgreement(sharing_agreement::Model, Arc<OrganisationSet>);
+
+impl SharingAgreement {
+    fn list(rows: Vec<sharing_agreement::Model>) -> Vec<SharingAgreement> {
+        let organisations = Arc::new(OrganisationSet::new(
+            rows.iter().flat_map(|a| [a.provider_id, a.consumer_id]),
+        ));
+        rows.into_iter()
+            .map(|row| SharingAgreement(row, organisations.clone()))
+            .collect()
+    }
+
+    fn one(row: sharing_agreement::Model) -> SharingAgreement {
+        Self::list(vec![row]).remove(0)
+    }
+
+    async fn organisation(&self, ctx: &Context<'_>, id: i32) -> Result<Organisation> {
+        let rc = request_context(ctx)?;
+        self.1
+            .get(&rc.db, id)
+            .await?
+            .map(Organisation)
+            .ok_or_else(|| Error::Internal(format!("organisation {id} missing")))
+    }
+}
 
 #[Object]
 impl SharingAgreement {
@@ -129,11 +156,11 @@ impl SharingAgreement {
     }
 
     async fn provider(&self, ctx: &Context<'_>) -> Result<Organisation> {
-        organisation_by_id(ctx, self.0.provider_id).await
+        self.organisation(ctx, self.0.provider_id).await
     }
 
     async fn consumer(&self, ctx: &Context<'_>) -> Result<Organisation> {
-        organisation_by_id(ctx, self.0.consumer_id).await
+        self.organisation(ctx, self.0.consumer_id).await
     }
 
     async fn access_level(&self) -> Result<AccessLevel> {
@@ -231,22 +258,19 @@ impl SharingQuery {
         let principal = access.require_principal()?;
         let page = PageRequest::new(first, after, &rc.limits)?;
         let org = principal.organisation.id;
-        let admin = principal.roles.contains(&Role::HubAdmin);
-        let condition = match direction {
-            AgreementDirection::Granted => Condition::all().add(Column::ProviderId.eq(org)),
-            AgreementDirection::Received => Condition::all().add(Column::ConsumerId.eq(org)),
-            AgreementDirection::All if admin => Condition::all(),
-            AgreementDirection::All => Condition::any()
-                .add(Column::ProviderId.eq(org))
-                .add(Column::ConsumerId.eq(org)),
+        let mut query = sharing_agreement::Entity::find().filter(access.visible_agreements());
+        query = match direction {
+            AgreementDirection::Granted => query.filter(Column::ProviderId.eq(org)),
+            AgreementDirection::Received => query.filter(Column::ConsumerId.eq(org)),
+            AgreementDirection::All => query,
         };
         keyset_page(
             ctx,
             &rc.db,
-            sharing_agreement::Entity::find().filter(condition),
+            query,
             Column::Id,
             page,
-            |rows| rows.into_iter().map(SharingAgreement).collect(),
+            SharingAgreement::list,
             |a| a.0.id.into(),
         )
         .await
@@ -344,7 +368,7 @@ impl SharingMutation {
         )
         .await?;
         txn.commit().await?;
-        Ok(SharingAgreement(agreement))
+        Ok(SharingAgreement::one(agreement))
     }
 
     /// Revokes an agreement at once. Revoking a revoked agreement changes nothing.
@@ -373,7 +397,7 @@ impl SharingMutation {
             )));
         }
         if agreement.status == AGREEMENT_REVOKED {
-            return Ok(SharingAgreement(agreement));
+            return Ok(SharingAgreement::one(agreement));
         }
         let level = AccessLevel::parse(&agreement.access_level).unwrap_or(AccessLevel::Pupil);
         let txn = rc.db.begin().await?;
@@ -394,7 +418,7 @@ impl SharingMutation {
         )
         .await?;
         txn.commit().await?;
-        Ok(SharingAgreement(agreement))
+        Ok(SharingAgreement::one(agreement))
     }
 }
 
@@ -407,19 +431,7 @@ async fn organisation_by_ref(
             "{text:?} is not an organisation reference like LOCAL_AUTHORITY:852"
         ))
     })?;
-    organisation::Entity::find()
-        .filter(organisation::Column::Kind.eq(kind.as_str()))
-        .filter(organisation::Column::Code.eq(code))
-        .one(&rc.db)
+    db::organisation_by_code(&rc.db, kind, code)
         .await?
         .ok_or_else(|| Error::NotFound(format!("organisation {text}")))
-}
-
-async fn organisation_by_id(ctx: &Context<'_>, id: i32) -> Result<Organisation> {
-    let rc = request_context(ctx)?;
-    organisation::Entity::find_by_id(id)
-        .one(&rc.db)
-        .await?
-        .map(Organisation)
-        .ok_or_else(|| Error::Internal(format!("organisation {id} missing")))
 }
