@@ -26,6 +26,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOr
 use tokio::sync::OnceCell;
 
 use crate::access::Access;
+use crate::domain::AccessLevel;
 use crate::domain::{GeographicLevel, OrganisationKind, PupilGroup};
 use crate::error::Error;
 
@@ -185,7 +186,7 @@ impl OrganisationSet {
 
 /// The schools of one list, shared by their nodes.
 pub struct SchoolPage {
-    urns: Vec<i32>,
+    schools: Vec<school::Model>,
     organisations: OrganisationSet,
     figures: Mutex<HashMap<FigureSelection, Arc<OnceCell<FiguresByUrn>>>>,
 }
@@ -197,7 +198,7 @@ impl SchoolPage {
             .flat_map(|s| [Some(s.la_id), s.trust_id, s.diocese_id])
             .flatten();
         Arc::new(SchoolPage {
-            urns: schools.iter().map(|s| s.urn).collect(),
+            schools: schools.to_vec(),
             organisations: OrganisationSet::new(organisation_ids),
             figures: Mutex::new(HashMap::new()),
         })
@@ -230,11 +231,15 @@ impl SchoolPage {
         };
         let by_urn = cell
             .get_or_try_init(|| async {
-                // The caller checked this school; the scope filter keeps its siblings'
-                // figures out of memory too, should a sibling be out of scope.
+                // The caller checked this school; siblings out of SCHOOL scope are left
+                // out of the batch, so their figures never reach memory either.
+                let urns = self
+                    .schools
+                    .iter()
+                    .filter(|s| access.covers_school(AccessLevel::School, s))
+                    .map(|s| s.urn);
                 let rows = figures_query(selection)
-                    .filter(access.visible_figures())
-                    .filter(observation::Column::SchoolUrn.is_in(self.urns.iter().copied()))
+                    .filter(observation::Column::SchoolUrn.is_in(urns))
                     .filter(
                         observation::Column::GeographicLevel.eq(GeographicLevel::School.as_str()),
                     )
