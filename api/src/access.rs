@@ -268,22 +268,30 @@ pub struct ScopeEntry {
     pub source: Source,
 }
 
-/// What one caller may read, worked out once per request.
+/// What an organisation's staff with a given set of roles may read on one day: the
+/// role table applied to the organisation, widened by the agreements in force.
+///
+/// Nothing in it depends on who the person is, so every caller with the same
+/// organisation and roles shares one `Scope` — which is why the hub can remember it
+/// between requests (`cache::Sessions`) and why its [`Scope::fingerprint`] is the access
+/// part of a response-cache key: equal fingerprints mean equal answers.
 #[derive(Debug, Default)]
-pub struct Access {
-    principal: Option<Arc<Principal>>,
+pub struct Scope {
     entries: Vec<ScopeEntry>,
     aggregate: bool,
+    fingerprint: String,
 }
 
-impl Access {
-    /// Works out a caller's scope: the role table applied to its organisation, widened
-    /// by the sharing agreements active on `today`. Anonymous callers cost no query.
-    pub async fn load(db: &DatabaseConnection, caller: &Caller, today: NaiveDate) -> Result<Self> {
-        let Caller::Principal(principal) = caller else {
-            return Ok(Access::default());
-        };
-        let rows: Vec<&RoleRow> = principal.roles.iter().map(|r| role_row(*r)).collect();
+impl Scope {
+    /// Works out the scope of `roles` at `organisation` on `today` (one query, for the
+    /// agreements, and only when one of the roles can be widened by them).
+    pub async fn load(
+        db: &DatabaseConnection,
+        organisation: &organisation::Model,
+        roles: &[Role],
+        today: NaiveDate,
+    ) -> std::result::Result<Scope, sea_orm::DbErr> {
+        let rows: Vec<&RoleRow> = roles.iter().map(|r| role_row(*r)).collect();
         let mut entries = Vec::new();
         for row in &rows {
             for (level, held) in [
@@ -291,15 +299,13 @@ impl Access {
                 (AccessLevel::School, row.school),
             ] {
                 if held {
-                    entries.extend(
-                        organisation_grants(&principal.organisation, level)
-                            .into_iter()
-                            .map(|grant| ScopeEntry {
-                                level,
-                                grant,
-                                source: Source::Role(row.role),
-                            }),
-                    );
+                    entries.extend(organisation_grants(organisation, level).into_iter().map(
+                        |grant| ScopeEntry {
+                            level,
+                            grant,
+                            source: Source::Role(row.role),
+                        },
+                    ));
                 }
             }
         }
@@ -316,9 +322,7 @@ impl Access {
             })
             .collect();
         if !widened_levels.is_empty() {
-            for (agreement, provider) in
-                active_agreements(db, principal.organisation.id, today).await?
-            {
+            for (agreement, provider) in active_agreements(db, organisation.id, today).await? {
                 let Some(level) = AccessLevel::parse(&agreement.access_level) else {
                     continue;
                 };
@@ -340,11 +344,90 @@ impl Access {
                 );
             }
         }
-        Ok(Access {
-            aggregate: rows.iter().any(|row| row.aggregate),
-            principal: Some(principal.clone()),
+        let aggregate = rows.iter().any(|row| row.aggregate);
+        let fingerprint = fingerprint(organisation.id, roles, &entries, aggregate);
+        Ok(Scope {
             entries,
+            aggregate,
+            fingerprint,
         })
+    }
+
+    /// A digest of everything a resolver may consult about the caller apart from its
+    /// subject: organisation, roles, every grant with its origin, the AGGREGATE flag.
+    /// Anonymous callers share the empty scope's fingerprint.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+}
+
+fn fingerprint(
+    organisation_id: i32,
+    roles: &[Role],
+    entries: &[ScopeEntry],
+    aggregate: bool,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut roles = roles.to_vec();
+    roles.sort();
+    roles.dedup();
+    let mut grants: Vec<String> = entries.iter().map(|e| format!("{e:?}")).collect();
+    grants.sort();
+    let text = format!("{organisation_id}|{roles:?}|{grants:?}|{aggregate}");
+    crate::cache::hex(&Sha256::digest(text.as_bytes()))
+}
+
+/// What one caller may read: its [`Scope`] and, for the few decisions that depend on
+/// the person (audit, `me`), who it is.
+#[derive(Clone, Debug)]
+pub struct Access {
+    principal: Option<Arc<Principal>>,
+    scope: Arc<Scope>,
+}
+
+impl Access {
+    /// No token: public register data only.
+    pub fn anonymous() -> Access {
+        Access {
+            principal: None,
+            scope: Arc::new(Scope {
+                fingerprint: "anonymous".to_owned(),
+                ..Scope::default()
+            }),
+        }
+    }
+
+    pub fn new(principal: Arc<Principal>, scope: Arc<Scope>) -> Access {
+        Access {
+            principal: Some(principal),
+            scope,
+        }
+    }
+
+    /// Works a caller's access out from the database (no memo; see `cache::Sessions`).
+    pub async fn load(
+        db: &DatabaseConnection,
+        caller: &Caller,
+        today: NaiveDate,
+    ) -> std::result::Result<Access, sea_orm::DbErr> {
+        let Caller::Principal(principal) = caller else {
+            return Ok(Access::anonymous());
+        };
+        let scope = Scope::load(db, &principal.organisation, &principal.roles, today).await?;
+        Ok(Access::new(principal.clone(), Arc::new(scope)))
+    }
+
+    /// The caller as the GraphQL context carries it.
+    pub fn caller(&self) -> Caller {
+        match &self.principal {
+            Some(p) => Caller::Principal(p.clone()),
+            None => Caller::Anonymous,
+        }
+    }
+
+    /// See [`Scope::fingerprint`].
+    pub fn fingerprint(&self) -> &str {
+        self.scope.fingerprint()
     }
 
     pub fn principal(&self) -> Option<&Principal> {
@@ -353,15 +436,16 @@ impl Access {
 
     /// Every grant, with its origin, for `me`.
     pub fn entries(&self) -> &[ScopeEntry] {
-        &self.entries
+        &self.scope.entries
     }
 
     pub fn has_aggregate(&self) -> bool {
-        self.aggregate
+        self.scope.aggregate
     }
 
     fn grants(&self, level: AccessLevel) -> impl Iterator<Item = &Grant> {
-        self.entries
+        self.scope
+            .entries
             .iter()
             .filter(move |e| e.level == level)
             .map(|e| &e.grant)
@@ -379,7 +463,7 @@ impl Access {
     /// Figures over groups of schools (LA, region, national, `aggregate`).
     pub fn require_aggregate(&self) -> Result<()> {
         self.require_principal()?;
-        if self.aggregate {
+        if self.scope.aggregate {
             Ok(())
         } else {
             Err(Error::Forbidden(
@@ -468,7 +552,7 @@ impl Access {
                 ),
             );
         }
-        if self.aggregate {
+        if self.scope.aggregate {
             condition = condition.add(Column::GeographicLevel.ne(school_level));
         }
         if condition.is_empty() {
@@ -537,7 +621,7 @@ async fn active_agreements(
     db: &DatabaseConnection,
     consumer_id: i32,
     today: NaiveDate,
-) -> Result<Vec<(sharing_agreement::Model, organisation::Model)>> {
+) -> std::result::Result<Vec<(sharing_agreement::Model, organisation::Model)>, sea_orm::DbErr> {
     use sharing_agreement::Column;
     let rows = sharing_agreement::Entity::find()
         .filter(Column::ConsumerId.eq(consumer_id))

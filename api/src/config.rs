@@ -26,8 +26,6 @@ pub struct Config {
     pub database_url: String,
     /// True when `DATABASE_URL` was not set: the single-process developer setup.
     pub embedded: bool,
-    /// `REDIS_URL`, optional.
-    pub redis_url: Option<String>,
     /// `DATABASE_MAX_CONNECTIONS`, default 10 (PostgreSQL) or 4 (SQLite).
     pub db_max_connections: u32,
     pub auth: AuthConfig,
@@ -38,6 +36,7 @@ pub struct Config {
     pub auto_seed: Option<Scale>,
     pub limits: Limits,
     pub disclosure: Disclosure,
+    pub cache: CacheConfig,
     /// `LOG_FORMAT=json` for structured logs; `text` otherwise.
     pub log_json: bool,
 }
@@ -107,6 +106,42 @@ impl Default for Disclosure {
     }
 }
 
+/// The query-result cache (see `cache`).
+#[derive(Clone, Debug)]
+pub struct CacheConfig {
+    /// `CACHE_TTL_SECONDS`, default 300; 0 turns the cache off.
+    pub ttl: Duration,
+    /// `CACHE_MEMORY_MB`, default 64: the in-process tier's size; 0 keeps answers in
+    /// Redis only.
+    pub memory_bytes: u64,
+    /// `REDIS_URL`, optional: the shared tier and cross-instance invalidation.
+    pub redis_url: Option<String>,
+    /// `CACHE_REDIS_PREFIX`, default `hub`: every key and channel starts with it, so
+    /// several deployments (or test runs) can share one Redis.
+    pub redis_prefix: String,
+    /// `CACHE_REDIS_TIMEOUT_MS`, default 250: a Redis command that takes longer counts
+    /// as Redis being down (the request is answered from the database).
+    pub redis_timeout: Duration,
+}
+
+impl CacheConfig {
+    pub fn enabled(&self) -> bool {
+        !self.ttl.is_zero()
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            ttl: Duration::from_secs(300),
+            memory_bytes: 64 * 1024 * 1024,
+            redis_url: None,
+            redis_prefix: "hub".to_owned(),
+            redis_timeout: Duration::from_millis(250),
+        }
+    }
+}
+
 /// Every problem found in the settings, one line each.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
@@ -159,15 +194,25 @@ impl Config {
         let is_sqlite = database_url.starts_with("sqlite:");
 
         let redis_url = match get("REDIS_URL") {
-            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
-                Some(url.to_owned())
-            }
+            Some(url) if redis::Client::open(url).is_ok() => Some(url.to_owned()),
             Some(_) => {
-                problems.push("REDIS_URL must start with redis:// or rediss://".to_owned());
+                problems.push(
+                    "REDIS_URL must be a Redis URL such as redis://127.0.0.1:6379".to_owned(),
+                );
                 None
             }
             None => None,
         };
+        let redis_prefix = get("CACHE_REDIS_PREFIX").unwrap_or("hub").to_owned();
+        if !redis_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+        {
+            problems.push(
+                "CACHE_REDIS_PREFIX may hold only letters, digits, '_', '-', '.' and ':'"
+                    .to_owned(),
+            );
+        }
 
         let mut number = |key: &str, default: usize, min: usize| -> usize {
             match get(key) {
@@ -197,6 +242,13 @@ impl Config {
             1,
         ) as u32;
         let leeway_secs = number("JWT_LEEWAY_SECONDS", 30, 0) as u64;
+        let cache = CacheConfig {
+            ttl: Duration::from_secs(number("CACHE_TTL_SECONDS", 300, 0) as u64),
+            memory_bytes: number("CACHE_MEMORY_MB", 64, 0) as u64 * 1024 * 1024,
+            redis_url,
+            redis_prefix,
+            redis_timeout: Duration::from_millis(number("CACHE_REDIS_TIMEOUT_MS", 250, 10) as u64),
+        };
         let disclosure = Disclosure {
             min_count: number("DISCLOSURE_MIN_COUNT", 5, 1) as f64,
             min_schools: number("DISCLOSURE_MIN_SCHOOLS", 3, 1) as i64,
@@ -265,7 +317,6 @@ impl Config {
             addr,
             database_url,
             embedded,
-            redis_url,
             db_max_connections,
             auth: AuthConfig {
                 jwt_secret,
@@ -279,6 +330,7 @@ impl Config {
             auto_seed,
             limits,
             disclosure,
+            cache,
             log_json,
         })
     }

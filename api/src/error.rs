@@ -18,6 +18,8 @@ pub enum ErrorCode {
     NotFound,
     Unavailable,
     Internal,
+    /// Apollo's automatic persisted queries: the hash is unknown, send the document.
+    PersistedQueryNotFound,
 }
 
 impl ErrorCode {
@@ -29,6 +31,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
+            ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
         }
     }
 }
@@ -102,6 +105,7 @@ impl Error {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::PersistedQueryNotFound => StatusCode::OK,
         }
     }
 

@@ -8,8 +8,9 @@
 
 use std::sync::Arc;
 
-use async_graphql::BatchRequest;
 use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::{BatchRequest, Value};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
@@ -19,7 +20,9 @@ use axum::{Json, Router};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 
-use crate::auth::{AuthError, Caller, Verifier};
+use crate::access::Access;
+use crate::auth::{AuthError, Verifier};
+use crate::cache::{Cached, Key, KeyParts, ResponseCache, Tier, document_hash};
 use crate::config::{Disclosure, Limits};
 use crate::db;
 use crate::error::ErrorCode;
@@ -35,6 +38,7 @@ pub struct AppState {
     pub metrics: Metrics,
     pub limits: Arc<Limits>,
     pub disclosure: Disclosure,
+    pub cache: ResponseCache,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -79,15 +83,21 @@ fn unauthenticated(err: &AuthError) -> Response {
     response
 }
 
-async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
+/// The caller's access: the token is checked (CPU only), then its organisation and
+/// scope are read — from memory when the cache remembers them, else the database.
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Access, Response> {
     let header = match headers.get(header::AUTHORIZATION).map(|v| v.to_str()) {
         None => None,
         Some(Ok(value)) => Some(value),
         Some(Err(_)) => return Err(unauthenticated(&AuthError::MalformedHeader)),
     };
-    state
+    let identity = state
         .verifier
-        .caller(header, &state.db)
+        .identity(header)
+        .map_err(|err| unauthenticated(&err))?;
+    state
+        .cache
+        .access(&state.db, identity)
         .await
         .map_err(|err| match err {
             AuthError::Lookup(_) => {
@@ -163,11 +173,14 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
             ),
         );
     }
-    let caller = match caller(&state, &headers).await {
-        Ok(caller) => caller,
+    let access = match authenticate(&state, &headers).await {
+        Ok(access) => access,
         Err(response) => return response,
     };
-    execute(&state, caller, batch).await
+    match batch {
+        BatchRequest::Single(request) => single(&state, access, request, Transport::Post).await,
+        BatchRequest::Batch(requests) => execute_batch(&state, access, requests).await,
+    }
 }
 
 async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
@@ -195,38 +208,232 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, uri: Uri
             );
         }
     };
-    let caller = match caller(&state, &headers).await {
-        Ok(caller) => caller,
+    let access = match authenticate(&state, &headers).await {
+        Ok(access) => access,
         Err(response) => return response,
     };
-    execute(&state, caller, BatchRequest::Single(request)).await
+    let if_none_match = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    single(&state, access, request, Transport::Get { if_none_match }).await
 }
 
-async fn execute(state: &AppState, caller: Caller, batch: BatchRequest) -> Response {
-    let batch = match batch {
-        BatchRequest::Single(request) => {
-            BatchRequest::Single(context(state, &caller).attach(request))
-        }
-        BatchRequest::Batch(requests) => BatchRequest::Batch(
-            requests
-                .into_iter()
-                .map(|r| context(state, &caller).attach(r))
-                .collect(),
-        ),
+/// How a request arrived: HTTP caching (`ETag`, `304`) applies to GET only.
+enum Transport {
+    Post,
+    Get { if_none_match: Option<String> },
+}
+
+/// One operation: answered from the cache when it holds the same question from the
+/// same scope, otherwise executed (and its answer stored if it may be).
+async fn single(
+    state: &AppState,
+    access: Access,
+    mut request: async_graphql::Request,
+    transport: Transport,
+) -> Response {
+    if let Err(response) = persisted_query(state, &mut request).await {
+        return response;
+    }
+    let key = state
+        .cache
+        .enabled()
+        .then(|| cache_key(state, &access, &request));
+    if let Some(key) = &key
+        && let Some((cached, tier)) = state.cache.get(key).await
+    {
+        return respond(state, cached, Some(tier), true, &transport);
+    }
+    let snapshot = match key {
+        Some(_) => Some(state.cache.begin().await),
+        None => None,
     };
+    let is_query = is_query(&mut request);
+    let context = context(state, access);
+    let hints = context.hints.clone();
+    let response = state.schema.execute(context.attach(request)).await;
+    let body = match serde_json::to_vec(&response) {
+        Ok(body) => Bytes::from(body),
+        Err(err) => {
+            tracing::error!(error = %err, "could not serialise a GraphQL response");
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                "internal error",
+            );
+        }
+    };
+    let tags = (is_query && response.errors.is_empty())
+        .then(|| hints.storable_tags())
+        .flatten();
+    let cacheable = tags.is_some();
+    let cached = Cached::new(body);
+    if let (Some(key), Some(snapshot), Some(tags)) = (&key, snapshot, &tags) {
+        state.cache.put(key, snapshot, tags, &cached).await;
+    }
+    respond(state, cached, None, cacheable, &transport)
+}
+
+/// A batch runs uncached: each operation gets its own context, all share one scope.
+async fn execute_batch(
+    state: &AppState,
+    access: Access,
+    requests: Vec<async_graphql::Request>,
+) -> Response {
+    let batch = BatchRequest::Batch(
+        requests
+            .into_iter()
+            .map(|r| context(state, access.clone()).attach(r))
+            .collect(),
+    );
     let response = state.schema.execute_batch(batch).await;
     let mut http = Json(&response).into_response();
     http.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    http.headers_mut()
+        .insert("x-cache", HeaderValue::from_static("miss"));
     http
 }
 
-fn context(state: &AppState, caller: &Caller) -> RequestContext {
+/// The HTTP response for an answer. GET answers that may be cached carry an `ETag`
+/// and `Cache-Control: private` (they depend on the caller's token), and a matching
+/// `If-None-Match` gets `304 Not Modified`; everything else is `no-store`.
+fn respond(
+    state: &AppState,
+    cached: Cached,
+    tier: Option<Tier>,
+    cacheable: bool,
+    transport: &Transport,
+) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "x-cache",
+        HeaderValue::from_static(if tier.is_some() { "hit" } else { "miss" }),
+    );
+    headers.insert(header::VARY, HeaderValue::from_static("authorization"));
+    let Transport::Get { if_none_match } = transport else {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return json_response(StatusCode::OK, headers, cached.body);
+    };
+    if !cacheable {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return json_response(StatusCode::OK, headers, cached.body);
+    }
+    let max_age = format!("private, max-age={}", state.cache.ttl().as_secs());
+    if let Ok(value) = HeaderValue::from_str(&max_age) {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&cached.etag) {
+        headers.insert(header::ETAG, value);
+    }
+    let matches = if_none_match.as_deref().is_some_and(|list| {
+        list.split(',')
+            .map(|tag| tag.trim().trim_start_matches("W/"))
+            .any(|tag| tag == "*" || tag == &*cached.etag)
+    });
+    if matches {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    json_response(StatusCode::OK, headers, cached.body)
+}
+
+fn json_response(status: StatusCode, mut headers: HeaderMap, body: Bytes) -> Response {
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    (status, headers, body).into_response()
+}
+
+/// The cache key of a request from this caller.
+fn cache_key(state: &AppState, access: &Access, request: &async_graphql::Request) -> Key {
+    let variables = serde_json::to_value(&request.variables).unwrap_or_default();
+    // Answers can depend on the day (agreements come into and out of force).
+    let settings = format!(
+        "{}|{}",
+        state.cache.settings(),
+        chrono::Utc::now().date_naive()
+    );
+    Key::new(&KeyParts {
+        document: &request.query,
+        operation_name: request.operation_name.as_deref(),
+        variables: &variables,
+        fingerprint: access.fingerprint(),
+        settings: &settings,
+    })
+}
+
+/// Whether the operation the request selects is a query (parsing it here saves the
+/// engine the work: the parsed document travels with the request).
+fn is_query(request: &mut async_graphql::Request) -> bool {
+    let name = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else {
+        return false;
+    };
+    let operation = match (&document.operations, name) {
+        (DocumentOperations::Single(operation), _) => Some(operation),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name.as_str()),
+        (DocumentOperations::Multiple(_), None) => None,
+    };
+    operation.is_some_and(|op| op.node.ty == OperationType::Query)
+}
+
+/// Automatic persisted queries (Apollo's protocol): a request may send only the
+/// SHA-256 of its document in `extensions.persistedQuery`; if the hub does not know
+/// it, the client is told `PersistedQueryNotFound` and retries with the document,
+/// which is checked against the hash and remembered.
+async fn persisted_query(
+    state: &AppState,
+    request: &mut async_graphql::Request,
+) -> Result<(), Response> {
+    let Some(extension) = request.extensions.get("persistedQuery") else {
+        return Ok(());
+    };
+    let bad =
+        |message: &str| error_response(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, message);
+    let Value::Object(fields) = extension else {
+        return Err(bad("extensions.persistedQuery must be an object"));
+    };
+    if !matches!(fields.get("version"), Some(Value::Number(n)) if n.as_u64() == Some(1)) {
+        return Err(bad("only version 1 of persisted queries is supported"));
+    }
+    let Some(Value::String(hash)) = fields.get("sha256Hash") else {
+        return Err(bad("extensions.persistedQuery.sha256Hash must be a string"));
+    };
+    let hash = hash.to_ascii_lowercase();
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad(
+            "extensions.persistedQuery.sha256Hash must be 64 hex digits",
+        ));
+    }
+    if request.query.trim().is_empty() {
+        return match state.cache.persisted_query(&hash).await {
+            Some(document) => {
+                request.query = document.to_string();
+                Ok(())
+            }
+            None => Err(error_response(
+                StatusCode::OK,
+                ErrorCode::PersistedQueryNotFound,
+                "PersistedQueryNotFound",
+            )),
+        };
+    }
+    if document_hash(&request.query) != hash {
+        return Err(bad("provided sha256Hash does not match the query"));
+    }
+    state.cache.persist_query(&hash, &request.query).await;
+    Ok(())
+}
+
+fn context(state: &AppState, access: Access) -> RequestContext {
     RequestContext::new(
         state.db.clone(),
-        caller.clone(),
+        access,
         state.limits.clone(),
         state.disclosure,
+        state.cache.clone(),
     )
 }
 

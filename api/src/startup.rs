@@ -10,6 +10,7 @@ use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
 use crate::auth::Verifier;
+use crate::cache::ResponseCache;
 use crate::config::Config;
 use crate::http::{AppState, router};
 use crate::telemetry::Metrics;
@@ -25,6 +26,8 @@ pub enum StartupError {
     Seed(#[source] seed::SeedError),
     #[error("cannot load demo data: PUPIL_KEY_SECRET is not set")]
     NoPupilKeySecret,
+    #[error("cannot set up the Redis cache: {0}")]
+    Cache(#[source] redis::RedisError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -54,8 +57,15 @@ impl Application {
                     addr: config.addr,
                     source,
                 })?;
+        let cache = ResponseCache::new(
+            &config.cache,
+            format!("{}|{:?}", env!("CARGO_PKG_VERSION"), config.disclosure),
+            metrics.clone(),
+        )
+        .map_err(StartupError::Cache)?;
         let state = AppState {
             db,
+            cache,
             schema: graphql::build(&config.limits, metrics.clone()),
             verifier: Verifier::new(&config.auth),
             metrics,

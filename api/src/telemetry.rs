@@ -7,6 +7,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::collections::HashSet;
@@ -47,6 +48,11 @@ pub struct ErrorLabels {
     pub code: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TierLabels {
+    pub tier: &'static str,
+}
+
 /// The hub's instruments. Cloning shares the underlying counters.
 #[derive(Clone)]
 pub struct Metrics {
@@ -57,6 +63,12 @@ pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     pub errors: Family<ErrorLabels, Counter>,
     pub request_seconds: Histogram,
+    pub cache_hits: Family<TierLabels, Counter>,
+    pub cache_misses: Counter,
+    pub cache_evictions: Counter,
+    pub cache_invalidations: Counter,
+    pub cache_redis_errors: Counter,
+    pub cache_redis_up: Gauge,
     operation_names: Arc<Mutex<HashSet<String>>>,
 }
 
@@ -105,8 +117,50 @@ impl Metrics {
             "Time to execute a GraphQL request",
             request_seconds.clone(),
         );
+        let cache_hits = Family::<TierLabels, Counter>::default();
+        registry.register(
+            "cache_hits",
+            "Answers served from the cache, by tier (local or redis)",
+            cache_hits.clone(),
+        );
+        let cache_misses = Counter::default();
+        registry.register(
+            "cache_misses",
+            "Cacheable requests answered from the database",
+            cache_misses.clone(),
+        );
+        let cache_evictions = Counter::default();
+        registry.register(
+            "cache_evictions",
+            "In-process cache entries dropped for size or age",
+            cache_evictions.clone(),
+        );
+        let cache_invalidations = Counter::default();
+        registry.register(
+            "cache_invalidations",
+            "Tags invalidated (by this instance's writes or other instances' messages)",
+            cache_invalidations.clone(),
+        );
+        let cache_redis_errors = Counter::default();
+        registry.register(
+            "cache_redis_errors",
+            "Redis commands or connection attempts that failed or timed out",
+            cache_redis_errors.clone(),
+        );
+        let cache_redis_up = Gauge::default();
+        registry.register(
+            "cache_redis_up",
+            "1 while the Redis tier is connected and subscribed, else 0",
+            cache_redis_up.clone(),
+        );
         Metrics {
             registry: Arc::new(Mutex::new(registry)),
+            cache_hits,
+            cache_misses,
+            cache_evictions,
+            cache_invalidations,
+            cache_redis_errors,
+            cache_redis_up,
             db_statements,
             db_statement_failures,
             db_statement_seconds,
@@ -139,6 +193,18 @@ impl Metrics {
             .get_or_create(&RequestLabels { operation, outcome })
             .inc();
         self.request_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    pub fn cache_hit(&self, tier: crate::cache::Tier) {
+        let tier = match tier {
+            crate::cache::Tier::Local => "local",
+            crate::cache::Tier::Redis => "redis",
+        };
+        self.cache_hits.get_or_create(&TierLabels { tier }).inc();
+    }
+
+    pub fn cache_miss(&self) {
+        self.cache_misses.inc();
     }
 
     fn operation_label(&self, name: Option<&str>) -> String {

@@ -196,7 +196,9 @@ async fn malformed_periods_are_rejected_with_a_clear_code() {
 /// The DataLoader contract: the statements a request makes do not grow with its rows.
 #[tokio::test]
 async fn nested_fields_are_batched_so_statements_do_not_grow_with_rows() {
-    let hub = TestHub::spawn().await;
+    // Counts the statements of executing a query, so nothing may come from the cache
+    // (answers or remembered scopes).
+    let hub = TestHub::spawn_with(&[("CACHE_TTL_SECONDS", "0")]).await;
     // An RSC officer holds SCHOOL scope over every school of the region listed.
     let token = hub.token_for("RSC_OFFICE:E12000008", "RSC_OFFICER");
     let document = r#"query($n: Int) { schools(filter: { regionCode: "E12000008" }, first: $n) { totalCount edges { node {

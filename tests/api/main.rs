@@ -3,6 +3,7 @@
 
 mod access;
 mod auth;
+mod cache;
 mod disclosure;
 mod figures;
 mod limits;

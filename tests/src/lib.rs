@@ -31,6 +31,28 @@ enum Template {
     Postgres { base_url: String, name: String },
 }
 
+/// The Redis the tests may use: `REDIS_URL` when set. Outside CI a test that needs it
+/// says it was skipped; under `CI=true` a missing `REDIS_URL` fails the test, so CI can
+/// never pass by skipping.
+pub fn redis_url(test: &str) -> Option<String> {
+    match std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
+        Some(url) => Some(url),
+        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{test}: REDIS_URL must be set when CI=true (tests may not skip in CI)")
+        }
+        None => {
+            // Straight to stderr: the test harness captures `eprintln!`, and a skip must
+            // be seen.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: needs Redis; set REDIS_URL=redis://127.0.0.1:6379 to run it"
+            );
+            None
+        }
+    }
+}
+
 /// Which database the tests run against.
 fn postgres_url() -> Option<String> {
     std::env::var("DATABASE_URL")
@@ -196,9 +218,35 @@ impl TestHub {
                 postgres = Some((base_url.clone(), db_name));
             }
         }
+        // With REDIS_URL set the whole suite runs with the Redis tier, each hub under
+        // its own key prefix so parallel tests never share entries.
+        if let Ok(url) = std::env::var("REDIS_URL") {
+            vars.insert("REDIS_URL".into(), url);
+            vars.insert(
+                "CACHE_REDIS_PREFIX".into(),
+                format!("hub-test-{}-{id}", std::process::id()),
+            );
+        }
         for (key, value) in settings {
             vars.insert((*key).to_owned(), (*value).to_owned());
         }
+        let mut hub = Self::start(vars).await;
+        hub.postgres = postgres;
+        hub
+    }
+
+    /// A second hub on this hub's database (and, given the same `CACHE_REDIS_PREFIX`,
+    /// its Redis entries): two instances behind one load balancer.
+    pub async fn spawn_sibling(&self, settings: &[(&str, &str)]) -> TestHub {
+        let mut vars = base_vars();
+        vars.insert("DATABASE_URL".into(), self.database_url.clone());
+        for (key, value) in settings {
+            vars.insert((*key).to_owned(), (*value).to_owned());
+        }
+        Self::start(vars).await
+    }
+
+    async fn start(vars: HashMap<String, String>) -> TestHub {
         let database_url = vars["DATABASE_URL"].clone();
         let config = Config::from_vars(&vars).expect("valid test config");
         let app = Application::build(config).await.expect("hub starts");
@@ -213,7 +261,7 @@ impl TestHub {
             client: reqwest::Client::new(),
             shutdown: Some(tx),
             server: Some(server),
-            postgres,
+            postgres: None,
         }
     }
 
@@ -274,16 +322,43 @@ impl TestHub {
 
     /// The hub's `hub_db_statements_total` counter, read from `/metrics`.
     pub async fn statements(&self) -> u64 {
+        self.metric("hub_db_statements_total").await as u64
+    }
+
+    /// One unlabelled sample from `/metrics` (`name value`), or the sum of a labelled
+    /// family's samples when given `name{`.
+    pub async fn metric(&self, name: &str) -> f64 {
         let text = self
             .get("/metrics")
             .await
             .text()
             .await
             .expect("metrics body");
-        text.lines()
-            .find_map(|l| l.strip_prefix("hub_db_statements_total "))
-            .and_then(|v| v.trim().parse().ok())
-            .expect("hub_db_statements_total in /metrics")
+        let samples: Vec<f64> = text
+            .lines()
+            .filter_map(|l| {
+                let rest = l.strip_prefix(name)?;
+                let value = if name.ends_with('{') {
+                    rest.split_once("} ")?.1
+                } else {
+                    rest.strip_prefix(' ')?
+                };
+                value.trim().parse().ok()
+            })
+            .collect();
+        assert!(!samples.is_empty(), "{name} missing from /metrics");
+        samples.iter().sum()
+    }
+
+    /// Waits (up to 10 s) until the hub's Redis tier is connected and subscribed.
+    pub async fn wait_for_redis(&self) {
+        for _ in 0..200 {
+            if self.metric("hub_cache_redis_up").await == 1.0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the hub did not connect to Redis within 10 s");
     }
 }
 

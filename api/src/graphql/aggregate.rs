@@ -103,8 +103,9 @@ impl AggregateQuery {
     ) -> Result<Aggregate> {
         let filter = filter.unwrap_or_default();
         let rc = request_context(ctx)?;
-        let access = rc.access().await?;
+        let access = rc.access();
         access.require_aggregate()?;
+        rc.reads_figures(Some(std::slice::from_ref(&indicator_code)));
         let indicator = loaders(ctx)?
             .indicator(&indicator_code)
             .await?

@@ -161,7 +161,8 @@ impl AuditQuery {
         after: Option<String>,
     ) -> Result<Connection<KeyCursor, AuditEvent, Totals>> {
         let rc = request_context(ctx)?;
-        rc.access().await?.require_admin()?;
+        rc.no_store();
+        rc.access().require_admin()?;
         let page = PageRequest::new(first, after, &rc.limits)?;
         keyset_page(
             ctx,

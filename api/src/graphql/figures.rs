@@ -363,7 +363,7 @@ impl FigureQuery {
         after: Option<String>,
     ) -> Result<Connection<KeyCursor, Observation, Totals>> {
         let rc = request_context(ctx)?;
-        let access = rc.access().await?;
+        let access = rc.access();
         access.require_principal()?;
         let page = PageRequest::new(first, after, &rc.limits)?;
         let selection = FigureArgs {
@@ -373,6 +373,7 @@ impl FigureQuery {
             pupil_groups: filter.pupil_groups,
         }
         .selection()?;
+        rc.reads_figures(selection.indicators.as_deref());
         let mut query = figures_query(&selection).filter(access.visible_figures());
         if let Some(level) = filter.level {
             query = query.filter(observation::Column::GeographicLevel.eq(level.as_str()));
@@ -520,7 +521,7 @@ async fn area_figures(
     area: &AreaInput,
     selection: FigureSelection,
 ) -> Result<Vec<observation::Model>> {
-    let access = rc.access().await?;
+    let access = rc.access();
     if area.level == GeographicLevel::School {
         let school = area
             .code
@@ -536,6 +537,7 @@ async fn area_figures(
     } else {
         access.require_aggregate()?;
     }
+    rc.reads_figures(selection.indicators.as_deref());
     let query = figures_query(&selection)
         .filter(observation::Column::GeographicLevel.eq(area.level.as_str()))
         .filter(observation::Column::AreaCode.eq(area.code.clone()))

@@ -31,11 +31,9 @@ use async_graphql::extensions::{
 use async_graphql::{Context, EmptySubscription, MergedObject, Response, Schema, SchemaBuilder};
 use sea_orm::DatabaseConnection;
 
-use chrono::Utc;
-use tokio::sync::OnceCell;
-
 use crate::access::Access;
 use crate::auth::Caller;
+use crate::cache::{Hints, ResponseCache, tags};
 use crate::config::{Disclosure, Limits};
 use crate::error::{Error, ErrorCode};
 use crate::telemetry::Metrics;
@@ -88,31 +86,54 @@ pub struct RequestContext {
     pub caller: Caller,
     pub limits: Arc<Limits>,
     pub disclosure: Disclosure,
-    /// The caller's scope, worked out on first use (public queries never need it).
-    access: OnceCell<Access>,
+    /// Writers invalidate through it; readers record what they read in `hints`.
+    pub cache: ResponseCache,
+    pub hints: Arc<Hints>,
+    access: Access,
 }
 
 impl RequestContext {
     pub fn new(
         db: DatabaseConnection,
-        caller: Caller,
+        access: Access,
         limits: Arc<Limits>,
         disclosure: Disclosure,
+        cache: ResponseCache,
     ) -> Self {
         RequestContext {
             db,
-            caller,
+            caller: access.caller(),
             limits,
             disclosure,
-            access: OnceCell::new(),
+            cache,
+            hints: Arc::default(),
+            access,
         }
     }
 
-    /// The caller's scope under the access policy, loaded at most once per request.
-    pub async fn access(&self) -> Result<&Access, Error> {
-        self.access
-            .get_or_try_init(|| Access::load(&self.db, &self.caller, Utc::now().date_naive()))
-            .await
+    /// The caller's scope under the access policy, worked out before execution.
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    /// The answer depends on data under `tag` (see `cache::tags`).
+    pub fn reads(&self, tag: impl Into<String>) {
+        self.hints.read(tag);
+    }
+
+    /// The figures of these indicators (all of them for `None`).
+    pub fn reads_figures(&self, indicators: Option<&[String]>) {
+        match indicators {
+            Some(codes) => codes
+                .iter()
+                .for_each(|code| self.reads(tags::figures(code))),
+            None => self.reads(tags::ALL_FIGURES),
+        }
+    }
+
+    /// The answer must never be stored (audited reads, per-person answers).
+    pub fn no_store(&self) {
+        self.hints.no_store();
     }
 
     /// Attaches the context and fresh loaders to a request. Loaders are per request on

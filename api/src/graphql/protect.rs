@@ -34,7 +34,7 @@ pub async fn withheld_figures(
     if area_rows.is_empty() {
         return Ok(HashSet::new());
     }
-    let access = rc.access().await?;
+    let access = rc.access();
     let mut indicators = BTreeSet::new();
     let mut periods = BTreeSet::new();
     let mut levels = BTreeSet::new();

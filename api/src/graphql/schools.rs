@@ -50,9 +50,10 @@ impl School {
         filter: FigureArgs,
     ) -> Result<Vec<entities::observation::Model>> {
         let rc = request_context(ctx)?;
-        let access = rc.access().await?;
+        let access = rc.access();
         access.require_school(&self.model)?;
         let selection = filter.selection()?;
+        rc.reads_figures(selection.indicators.as_deref());
         self.page
             .figures(&rc.db, access, &selection, self.model.urn)
             .await

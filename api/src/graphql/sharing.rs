@@ -21,6 +21,7 @@ use super::request_context;
 use crate::access::{self, AGREEMENT_ACTIVE, AGREEMENT_REVOKED, Grant, Source};
 use crate::audit::{self, AuditEvent};
 use crate::auth::parse_org_ref;
+use crate::cache::tags;
 use crate::db;
 use crate::domain::{AccessLevel, AuditAction, Role};
 use crate::error::{Error, Result};
@@ -229,7 +230,9 @@ impl SharingQuery {
     /// The caller: organisation, roles and effective scopes. Null without a token.
     async fn me(&self, ctx: &Context<'_>) -> Result<Option<Me>> {
         let rc = request_context(ctx)?;
-        let access = rc.access().await?;
+        // It names the person, and the cache shares answers between people.
+        rc.no_store();
+        let access = rc.access();
         let Some(principal) = access.principal() else {
             return Ok(None);
         };
@@ -254,7 +257,8 @@ impl SharingQuery {
     ) -> Result<Connection<KeyCursor, SharingAgreement, Totals>> {
         use sharing_agreement::Column;
         let rc = request_context(ctx)?;
-        let access = rc.access().await?;
+        rc.reads(tags::AGREEMENTS);
+        let access = rc.access();
         let principal = access.require_principal()?;
         let page = PageRequest::new(first, after, &rc.limits)?;
         let org = principal.organisation.id;
@@ -306,7 +310,7 @@ impl SharingMutation {
         input: NewSharingAgreement,
     ) -> Result<SharingAgreement> {
         let rc = request_context(ctx)?;
-        let access = rc.access().await?;
+        let access = rc.access();
         let principal = access.require_principal()?;
         let provider = organisation_by_ref(rc, &input.provider).await?;
         let consumer = organisation_by_ref(rc, &input.consumer).await?;
@@ -368,6 +372,8 @@ impl SharingMutation {
         )
         .await?;
         txn.commit().await?;
+        // Scopes and agreement lists change; cached answers built on them must go.
+        rc.cache.invalidate(&[tags::AGREEMENTS.to_owned()]).await;
         Ok(SharingAgreement::one(agreement))
     }
 
@@ -378,7 +384,7 @@ impl SharingMutation {
         id: ID,
     ) -> Result<SharingAgreement> {
         let rc = request_context(ctx)?;
-        let access = rc.access().await?;
+        let access = rc.access();
         let principal = access.require_principal()?;
         let not_found = || Error::NotFound(format!("sharing agreement {}", id.as_str()));
         let id: i32 = id.parse().map_err(|_| not_found())?;
@@ -418,6 +424,8 @@ impl SharingMutation {
         )
         .await?;
         txn.commit().await?;
+        // Scopes and agreement lists change; cached answers built on them must go.
+        rc.cache.invalidate(&[tags::AGREEMENTS.to_owned()]).await;
         Ok(SharingAgreement::one(agreement))
     }
 }

@@ -1,0 +1,420 @@
+//! The query-result cache: partner dashboards send the same questions all day, so
+//! answers are kept in memory (and in Redis when `REDIS_URL` is set) and served without
+//! touching the database — never to a caller with a different scope, and never after a
+//! write has changed what they were built from.
+//!
+//! **What is cached.** Whole responses to single GraphQL *queries* that finished without
+//! errors, after access control and disclosure control have shaped them. Mutations,
+//! batches, responses with errors and anything a resolver marks `no_store` (pupil
+//! records, whose every read is audited; the audit log; `me`) are never stored.
+//!
+//! **Keys** ([`key`]) hash the normalised document, operation name, variables, the
+//! caller's access fingerprint ([`crate::access::Scope::fingerprint`]) and the settings
+//! that shape answers. Callers with identical scopes share entries; any difference in
+//! organisation, roles or grants gives a different key.
+//!
+//! **Tags.** While a query runs, its resolvers record the tags of the data they read
+//! ([`tags`]); a write invalidates the tags it touched.
+//!
+//! **Why versions for Redis and pub/sub for memory.** Each tag has a version counter.
+//! A Redis entry records the versions of its tags when stored and is checked against
+//! them, atomically in a script, on every read — so a Redis hit is never stale, whichever
+//! instance wrote, and nothing has to enumerate keys to invalidate. Checking Redis on
+//! every in-process hit would cost a round trip and defeat the in-process tier, so that
+//! tier keeps its own counters, bumped by the writer directly and on every other instance
+//! by a pub/sub message the writer publishes in the same script that bumps the Redis
+//! versions. Pub/sub loses messages while disconnected, so the in-process tier is only
+//! trusted while the subscription is live: when Redis is configured but unreachable
+//! every request goes to the database, and on reconnecting the in-process tier is
+//! emptied before it is used again. Writes made while Redis is away are remembered and
+//! published first thing on reconnection. The one gap left: an instance that writes
+//! while Redis is away and then dies before Redis returns leaves other instances'
+//! *Redis* entries for those tags alive until their TTL — there is nobody left to tell.
+//!
+//! **Races.** An answer computed while a write lands could be stale, so entries are
+//! stored only if no invalidation happened since the request began: a generation
+//! counter in memory, a `gen` key in Redis checked by the store script.
+//!
+//! **Fail-open.** Redis errors and timeouts count as misses: the request is answered
+//! from the database, one warning is logged per outage, `hub_cache_redis_up` drops to 0,
+//! and a background task reconnects.
+
+mod key;
+mod redis_tier;
+mod sessions;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use sha2::{Digest, Sha256};
+
+use crate::config::CacheConfig;
+use crate::telemetry::Metrics;
+
+pub use key::{Key, KeyParts, document_hash, hex, normalise};
+pub use sessions::Sessions;
+
+use redis_tier::RedisTier;
+
+/// The tags resolvers record and writers invalidate.
+pub mod tags {
+    /// The register and reference data: regions, organisations, schools, indicators.
+    pub const REGISTER: &str = "register";
+    /// Sharing agreements (they also change callers' scopes).
+    pub const AGREEMENTS: &str = "agreements";
+    /// Figures of every indicator (a query that did not name its indicators).
+    pub const ALL_FIGURES: &str = "figures:*";
+
+    /// Figures of one indicator. A write to an indicator's figures invalidates this
+    /// tag and [`ALL_FIGURES`].
+    pub fn figures(indicator: &str) -> String {
+        format!("figures:{indicator}")
+    }
+}
+
+/// Which tier answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tier {
+    Local,
+    Redis,
+}
+
+/// A stored answer: the response body and its entity tag.
+#[derive(Clone, Debug)]
+pub struct Cached {
+    pub body: Bytes,
+    pub etag: Arc<str>,
+}
+
+impl Cached {
+    pub fn new(body: Bytes) -> Cached {
+        let etag = etag_of(&body);
+        Cached { body, etag }
+    }
+}
+
+/// A strong entity tag for a body: a quoted prefix of its SHA-256.
+pub fn etag_of(body: &[u8]) -> Arc<str> {
+    let digest = Sha256::digest(body);
+    format!("\"{}\"", hex(&digest[..16])).into()
+}
+
+/// What one request's resolvers read, collected while it runs.
+#[derive(Debug, Default)]
+pub struct Hints {
+    tags: Mutex<BTreeSet<String>>,
+    no_store: AtomicBool,
+}
+
+impl Hints {
+    /// The answer depends on data under `tag`.
+    pub fn read(&self, tag: impl Into<String>) {
+        if let Ok(mut tags) = self.tags.lock() {
+            tags.insert(tag.into());
+        }
+    }
+
+    /// The answer must not be stored (audited reads, per-person answers).
+    pub fn no_store(&self) {
+        self.no_store.store(true, Ordering::Relaxed);
+    }
+
+    /// The tags to store an answer under, or `None` if it must not be stored. Every
+    /// answer depends on the register (names, LAs, regions, the catalogue), so
+    /// [`tags::REGISTER`] is always among them.
+    pub fn storable_tags(&self) -> Option<Vec<String>> {
+        if self.no_store.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut tags = self.tags.lock().ok()?.clone();
+        tags.insert(tags::REGISTER.to_owned());
+        Some(tags.into_iter().collect())
+    }
+}
+
+/// Taken when a request starts missing: an answer computed after an invalidation
+/// that happened during the request is not stored.
+#[derive(Clone, Copy, Debug)]
+pub struct Snapshot {
+    local: u64,
+    redis: Option<u64>,
+}
+
+struct LocalEntry {
+    cached: Cached,
+    /// Each tag with its in-process version when stored.
+    tags: Vec<(String, u64)>,
+}
+
+/// The in-process tier's tag versions, bumped on every invalidation.
+#[derive(Default)]
+struct Versions {
+    by_tag: HashMap<String, u64>,
+}
+
+impl Versions {
+    fn get(&self, tag: &str) -> u64 {
+        self.by_tag.get(tag).copied().unwrap_or(0)
+    }
+}
+
+pub(crate) struct Inner {
+    ttl: Duration,
+    settings: String,
+    local: Option<moka::sync::Cache<Key, Arc<LocalEntry>>>,
+    /// Held for reading while checking and inserting, for writing while invalidating,
+    /// so no entry built before an invalidation can slip in after it.
+    versions: RwLock<Versions>,
+    generation: AtomicU64,
+    redis: Option<RedisTier>,
+    sessions: Sessions,
+    apq: moka::sync::Cache<String, Arc<str>>,
+    metrics: Metrics,
+}
+
+/// The response cache. Cheap to clone (one shared inner value).
+#[derive(Clone)]
+pub struct ResponseCache {
+    inner: Arc<Inner>,
+}
+
+impl ResponseCache {
+    /// Builds both tiers. With a Redis URL, a background task connects (and
+    /// reconnects) to Redis; until it has, requests are answered from the database.
+    pub fn new(
+        config: &CacheConfig,
+        settings: String,
+        metrics: Metrics,
+    ) -> Result<ResponseCache, redis::RedisError> {
+        let local = (config.enabled() && config.memory_bytes > 0).then(|| {
+            let evictions = metrics.cache_evictions.clone();
+            moka::sync::Cache::builder()
+                .max_capacity(config.memory_bytes)
+                .weigher(|key: &Key, entry: &Arc<LocalEntry>| {
+                    let size = key.0.len()
+                        + entry.cached.body.len()
+                        + entry.tags.iter().map(|(t, _)| t.len() + 8).sum::<usize>()
+                        + 128;
+                    u32::try_from(size).unwrap_or(u32::MAX)
+                })
+                .time_to_live(config.ttl)
+                .eviction_listener(move |_key, _value, cause| {
+                    if cause.was_evicted() {
+                        evictions.inc();
+                    }
+                })
+                .build()
+        });
+        let redis = match config.redis_url.as_deref().filter(|_| config.enabled()) {
+            Some(url) => Some(RedisTier::new(
+                redis::Client::open(url)?,
+                config,
+                metrics.clone(),
+            )),
+            None => None,
+        };
+        let inner = Arc::new(Inner {
+            ttl: config.ttl,
+            settings,
+            local,
+            versions: RwLock::new(Versions::default()),
+            generation: AtomicU64::new(0),
+            sessions: Sessions::new(config.ttl.min(Duration::from_secs(60))),
+            apq: moka::sync::Cache::builder()
+                .max_capacity(16 * 1024 * 1024)
+                .weigher(|k: &String, v: &Arc<str>| {
+                    u32::try_from(k.len() + v.len()).unwrap_or(u32::MAX)
+                })
+                .build(),
+            redis,
+            metrics,
+        });
+        if let Some(redis) = &inner.redis {
+            redis.start(Arc::downgrade(&inner));
+        }
+        Ok(ResponseCache { inner })
+    }
+
+    /// Whether answers are cached at all (`CACHE_TTL_SECONDS=0` turns it off).
+    pub fn enabled(&self) -> bool {
+        !self.inner.ttl.is_zero()
+    }
+
+    /// Time to live, for `Cache-Control: max-age`.
+    pub fn ttl(&self) -> Duration {
+        self.inner.ttl
+    }
+
+    /// The settings part of every key.
+    pub fn settings(&self) -> &str {
+        &self.inner.settings
+    }
+
+    /// Principals' scopes, remembered between requests.
+    pub fn sessions(&self) -> &Sessions {
+        &self.inner.sessions
+    }
+
+    /// Whether state kept in memory (entries, remembered scopes) can be trusted:
+    /// always without Redis (one instance), and with Redis only while the
+    /// invalidation subscription is live.
+    pub fn memory_trusted(&self) -> bool {
+        self.inner.memory_trusted()
+    }
+
+    /// Looks a key up: in memory first, then in Redis (copying a Redis hit into memory).
+    pub async fn get(&self, key: &Key) -> Option<(Cached, Tier)> {
+        let inner = &self.inner;
+        if !self.enabled() {
+            return None;
+        }
+        let trusted = inner.memory_trusted();
+        if trusted && let Some(cached) = inner.local_get(key) {
+            inner.metrics.cache_hit(Tier::Local);
+            return Some((cached, Tier::Local));
+        }
+        let start = inner.generation.load(Ordering::Acquire);
+        if let Some(redis) = &inner.redis
+            && let Some((cached, tags)) = redis.get(key).await
+        {
+            if trusted {
+                inner.local_put(key, &cached, &tags, start);
+            }
+            inner.metrics.cache_hit(Tier::Redis);
+            return Some((cached, Tier::Redis));
+        }
+        inner.metrics.cache_miss();
+        None
+    }
+
+    /// Called before executing a request that missed.
+    pub async fn begin(&self) -> Snapshot {
+        let inner = &self.inner;
+        let local = inner.generation.load(Ordering::Acquire);
+        let redis = match &inner.redis {
+            Some(redis) => redis.generation().await,
+            None => None,
+        };
+        Snapshot { local, redis }
+    }
+
+    /// Stores an answer under its tags, unless an invalidation happened since
+    /// `snapshot` was taken.
+    pub async fn put(&self, key: &Key, snapshot: Snapshot, tags: &[String], cached: &Cached) {
+        let inner = &self.inner;
+        if !self.enabled() {
+            return;
+        }
+        if inner.memory_trusted() {
+            inner.local_put(key, cached, tags, snapshot.local);
+        }
+        if let (Some(redis), Some(generation)) = (&inner.redis, snapshot.redis) {
+            redis.put(key, generation, tags, cached).await;
+        }
+    }
+
+    /// Invalidates tags everywhere: in this instance's memory now, in Redis and (by
+    /// pub/sub) in every other instance, or — if Redis is away — as soon as it returns.
+    pub async fn invalidate(&self, tags: &[String]) {
+        let inner = &self.inner;
+        inner.invalidate_local(tags);
+        if let Some(redis) = &inner.redis {
+            redis.invalidate(tags).await;
+        }
+    }
+
+    /// An automatic-persisted-query document by hash.
+    pub async fn persisted_query(&self, hash: &str) -> Option<Arc<str>> {
+        if let Some(document) = self.inner.apq.get(hash) {
+            return Some(document);
+        }
+        let document: Arc<str> = self
+            .inner
+            .redis
+            .as_ref()?
+            .persisted_query(hash)
+            .await?
+            .into();
+        self.inner.apq.insert(hash.to_owned(), document.clone());
+        Some(document)
+    }
+
+    /// Remembers a persisted query (already checked against its hash).
+    pub async fn persist_query(&self, hash: &str, document: &str) {
+        self.inner.apq.insert(hash.to_owned(), document.into());
+        if let Some(redis) = &self.inner.redis {
+            redis.persist_query(hash, document).await;
+        }
+    }
+}
+
+impl Inner {
+    fn memory_trusted(&self) -> bool {
+        self.redis.as_ref().is_none_or(RedisTier::subscribed)
+    }
+
+    fn local_get(&self, key: &Key) -> Option<Cached> {
+        let local = self.local.as_ref()?;
+        let entry = local.get(key)?;
+        let versions = self.versions.read().ok()?;
+        if entry.tags.iter().all(|(tag, v)| versions.get(tag) == *v) {
+            Some(entry.cached.clone())
+        } else {
+            drop(versions);
+            local.invalidate(key);
+            None
+        }
+    }
+
+    fn local_put(&self, key: &Key, cached: &Cached, tags: &[String], start: u64) {
+        let Some(local) = &self.local else {
+            return;
+        };
+        let Ok(versions) = self.versions.read() else {
+            return;
+        };
+        if self.generation.load(Ordering::Acquire) != start {
+            return;
+        }
+        let tags = tags.iter().map(|t| (t.clone(), versions.get(t))).collect();
+        local.insert(
+            key.clone(),
+            Arc::new(LocalEntry {
+                cached: cached.clone(),
+                tags,
+            }),
+        );
+    }
+
+    /// Bumps the in-process versions of `tags` (and forgets remembered scopes when
+    /// agreements or the register changed).
+    pub(crate) fn invalidate_local(&self, tags: &[String]) {
+        if let Ok(mut versions) = self.versions.write() {
+            for tag in tags {
+                *versions.by_tag.entry(tag.clone()).or_insert(0) += 1;
+            }
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+        if tags
+            .iter()
+            .any(|t| t == tags::AGREEMENTS || t == tags::REGISTER)
+        {
+            self.sessions.clear();
+        }
+        self.metrics.cache_invalidations.inc_by(tags.len() as u64);
+    }
+
+    /// Forgets everything held in memory (after a gap in the invalidation feed).
+    pub(crate) fn clear_local(&self) {
+        if let Ok(_versions) = self.versions.write() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            if let Some(local) = &self.local {
+                local.invalidate_all();
+            }
+            self.sessions.clear();
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! The Redis tier: shared by every hub instance, checked by tag versions on every read
+//! (see the `cache` module for why), and never a reason for a request to fail.
+//!
+//! A background task owns the connection's life: it connects, publishes invalidations
+//! that were made while Redis was away, subscribes to the invalidation channel, and
+//! only then lets requests use Redis and the in-process tier. When the subscription
+//! ends or any command fails or times out, requests stop using Redis at once (no
+//! request waits on a dead server twice) and the task reconnects with backoff.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
+use redis::{AsyncCommands, Script};
+use tokio::sync::Notify;
+
+use super::{Cached, Inner, Key};
+use crate::config::CacheConfig;
+use crate::telemetry::Metrics;
+
+/// Returns `{body, etag, tags}` if the entry exists and every tag still has the
+/// version it was stored with; nil otherwise. `tags` is `tag\tversion` lines.
+const GET: &str = r"
+local e = redis.call('HMGET', KEYS[1], 'tags', 'body', 'etag')
+if not e[2] then return false end
+for tag, version in string.gmatch(e[1] or '', '([^\t\n]+)\t([^\n]+)') do
+  if (redis.call('GET', ARGV[1] .. tag) or '0') ~= version then return false end
+end
+return {e[2], e[3], e[1]}
+";
+
+/// Stores an entry with its tags' current versions, unless the generation moved since
+/// the request began (an invalidation landed while the answer was being computed).
+const PUT: &str = r"
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+local lines = {}
+for i = 6, #ARGV do
+  lines[#lines + 1] = ARGV[i] .. '\t' .. (redis.call('GET', ARGV[3] .. ARGV[i]) or '0')
+end
+redis.call('HSET', KEYS[1], 'tags', table.concat(lines, '\n'), 'body', ARGV[4], 'etag', ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+";
+
+/// Bumps the generation and each tag's version, then tells every instance.
+const INVALIDATE: &str = r"
+redis.call('INCR', KEYS[1])
+for i = 3, #ARGV do redis.call('INCR', ARGV[1] .. ARGV[i]) end
+redis.call('PUBLISH', ARGV[2], table.concat(ARGV, '\n', 3))
+return 1
+";
+
+/// How long an automatic persisted query is remembered in Redis.
+const PERSISTED_QUERY_TTL_SECS: u64 = 24 * 60 * 60;
+
+pub(super) struct RedisTier {
+    client: redis::Client,
+    timeout: Duration,
+    ttl_secs: u64,
+    keys: Keys,
+    connection: RwLock<Option<ConnectionManager>>,
+    subscribed: AtomicBool,
+    /// Tags invalidated while Redis was unreachable, published on reconnection.
+    pending: Mutex<BTreeSet<String>>,
+    /// Wakes the background task to drop a connection that failed a command.
+    reset: Arc<Notify>,
+    scripts: Scripts,
+    metrics: Metrics,
+}
+
+struct Scripts {
+    get: Script,
+    put: Script,
+    invalidate: Script,
+}
+
+/// Every Redis name the hub uses, under one prefix so that several hubs (or test
+/// runs) can share a server without seeing each other's entries.
+struct Keys {
+    entry: String,
+    version: String,
+    generation: String,
+    channel: String,
+    persisted: String,
+}
+
+impl RedisTier {
+    /// `config.redis_url` was validated at start, so the client can be built.
+    pub(super) fn new(client: redis::Client, config: &CacheConfig, metrics: Metrics) -> Self {
+        let prefix = &config.redis_prefix;
+        metrics.cache_redis_up.set(0);
+        RedisTier {
+            client,
+            timeout: config.redis_timeout,
+            ttl_secs: config.ttl.as_secs().max(1),
+            keys: Keys {
+                entry: format!("{prefix}:entry:"),
+                version: format!("{prefix}:version:"),
+                generation: format!("{prefix}:generation"),
+                channel: format!("{prefix}:invalidate"),
+                persisted: format!("{prefix}:apq:"),
+            },
+            connection: RwLock::new(None),
+            subscribed: AtomicBool::new(false),
+            pending: Mutex::new(BTreeSet::new()),
+            reset: Arc::new(Notify::new()),
+            scripts: Scripts {
+                get: Script::new(GET),
+                put: Script::new(PUT),
+                invalidate: Script::new(INVALIDATE),
+            },
+            metrics,
+        }
+    }
+
+    /// Starts the background task that keeps the connection and subscription alive.
+    pub(super) fn start(&self, cache: Weak<Inner>) {
+        tokio::spawn(supervise(cache, self.reset.clone()));
+    }
+
+    /// Whether the invalidation subscription is live (so memory can be trusted).
+    pub(super) fn subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::Acquire)
+    }
+
+    fn connection(&self) -> Option<ConnectionManager> {
+        if !self.subscribed() {
+            return None;
+        }
+        self.connection.read().ok()?.clone()
+    }
+
+    /// Runs one command with the timeout; a failure marks Redis down.
+    async fn run<T>(
+        &self,
+        command: impl Future<Output = redis::RedisResult<T>>,
+        what: &'static str,
+    ) -> Option<T> {
+        match tokio::time::timeout(self.timeout, command).await {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(err)) => {
+                self.failed(what, &err.to_string());
+                None
+            }
+            Err(_) => {
+                self.failed(what, "timed out");
+                None
+            }
+        }
+    }
+
+    fn failed(&self, what: &str, error: &str) {
+        self.metrics.cache_redis_errors.inc();
+        if self.subscribed.swap(false, Ordering::AcqRel) {
+            tracing::warn!(
+                operation = what,
+                error,
+                "Redis cache failed: answering from the database until it is back"
+            );
+            self.reset.notify_one();
+        }
+    }
+
+    pub(super) async fn get(&self, key: &Key) -> Option<(Cached, Vec<String>)> {
+        let mut conn = self.connection()?;
+        let mut invocation = self
+            .scripts
+            .get
+            .key(format!("{}{}", self.keys.entry, key.0));
+        invocation.arg(&self.keys.version);
+        let found: Option<(Vec<u8>, String, String)> =
+            self.run(invocation.invoke_async(&mut conn), "get").await?;
+        let (body, etag, tags) = found?;
+        let tags = tags
+            .lines()
+            .filter_map(|line| line.split_once('\t').map(|(tag, _)| tag.to_owned()))
+            .collect();
+        Some((
+            Cached {
+                body: Bytes::from(body),
+                etag: etag.into(),
+            },
+            tags,
+        ))
+    }
+
+    /// The current generation, or `None` if Redis is not in use.
+    pub(super) async fn generation(&self) -> Option<u64> {
+        let mut conn = self.connection()?;
+        let value: Option<u64> = self
+            .run(conn.get(&self.keys.generation), "generation")
+            .await?;
+        Some(value.unwrap_or(0))
+    }
+
+    pub(super) async fn put(&self, key: &Key, generation: u64, tags: &[String], cached: &Cached) {
+        let Some(mut conn) = self.connection() else {
+            return;
+        };
+        let mut invocation = self
+            .scripts
+            .put
+            .key(format!("{}{}", self.keys.entry, key.0));
+        invocation
+            .key(&self.keys.generation)
+            .arg(generation)
+            .arg(self.ttl_secs)
+            .arg(&self.keys.version)
+            .arg(cached.body.as_ref())
+            .arg(cached.etag.as_ref());
+        for tag in tags {
+            invocation.arg(tag);
+        }
+        let _: Option<i64> = self.run(invocation.invoke_async(&mut conn), "put").await;
+    }
+
+    /// Publishes an invalidation, or keeps it for when Redis returns.
+    pub(super) async fn invalidate(&self, tags: &[String]) {
+        let delivered = match self.connection() {
+            Some(mut conn) => self.publish(&mut conn, tags).await,
+            None => false,
+        };
+        if !delivered && let Ok(mut pending) = self.pending.lock() {
+            pending.extend(tags.iter().cloned());
+        }
+    }
+
+    async fn publish(&self, conn: &mut ConnectionManager, tags: &[String]) -> bool {
+        if tags.is_empty() {
+            return true;
+        }
+        let mut invocation = self.scripts.invalidate.key(&self.keys.generation);
+        invocation.arg(&self.keys.version).arg(&self.keys.channel);
+        for tag in tags {
+            invocation.arg(tag);
+        }
+        self.run(invocation.invoke_async::<i64>(conn), "invalidate")
+            .await
+            .is_some()
+    }
+
+    pub(super) async fn persisted_query(&self, hash: &str) -> Option<String> {
+        let mut conn = self.connection()?;
+        let key = format!("{}{hash}", self.keys.persisted);
+        self.run(conn.get::<_, Option<String>>(key), "persisted query")
+            .await?
+    }
+
+    pub(super) async fn persist_query(&self, hash: &str, document: &str) {
+        let Some(mut conn) = self.connection() else {
+            return;
+        };
+        let key = format!("{}{hash}", self.keys.persisted);
+        let _: Option<()> = self
+            .run(
+                conn.set_ex(key, document, PERSISTED_QUERY_TTL_SECS),
+                "persist query",
+            )
+            .await;
+    }
+
+    /// Connects, flushes pending invalidations and subscribes.
+    async fn connect(&self) -> redis::RedisResult<(ConnectionManager, PubSub)> {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(1);
+        let within =
+            |what: &'static str| move |_| redis::RedisError::from((redis::ErrorKind::Io, what));
+        let mut conn = tokio::time::timeout(
+            self.timeout * 4,
+            ConnectionManager::new_with_config(self.client.clone(), config),
+        )
+        .await
+        .map_err(within("connecting timed out"))??;
+        let mut pubsub = tokio::time::timeout(self.timeout * 4, self.client.get_async_pubsub())
+            .await
+            .map_err(within("connecting timed out"))??;
+        tokio::time::timeout(self.timeout * 4, pubsub.subscribe(&self.keys.channel))
+            .await
+            .map_err(within("subscribing timed out"))??;
+        let pending: Vec<String> = self
+            .pending
+            .lock()
+            .map(|p| p.iter().cloned().collect())
+            .unwrap_or_default();
+        if !pending.is_empty() {
+            let mut invocation = self.scripts.invalidate.key(&self.keys.generation);
+            invocation.arg(&self.keys.version).arg(&self.keys.channel);
+            for tag in &pending {
+                invocation.arg(tag);
+            }
+            tokio::time::timeout(self.timeout * 4, invocation.invoke_async::<i64>(&mut conn))
+                .await
+                .map_err(within("publishing pending invalidations timed out"))??;
+            if let Ok(mut set) = self.pending.lock() {
+                for tag in &pending {
+                    set.remove(tag);
+                }
+            }
+        }
+        Ok((conn, pubsub))
+    }
+}
+
+/// Keeps Redis connected while the cache exists; see the module documentation.
+async fn supervise(cache: Weak<Inner>, reset: Arc<Notify>) {
+    const FIRST_RETRY: Duration = Duration::from_millis(100);
+    const LAST_RETRY: Duration = Duration::from_secs(2);
+    let mut backoff = FIRST_RETRY;
+    let mut outage_reported = false;
+    loop {
+        let Some(inner) = cache.upgrade() else {
+            return;
+        };
+        let Some(tier) = inner.redis.as_ref() else {
+            return;
+        };
+        match tier.connect().await {
+            Ok((conn, mut pubsub)) => {
+                // Anything may have been missed while unsubscribed.
+                inner.clear_local();
+                if let Ok(mut slot) = tier.connection.write() {
+                    *slot = Some(conn);
+                }
+                tier.subscribed.store(true, Ordering::Release);
+                tier.metrics.cache_redis_up.set(1);
+                if outage_reported {
+                    tracing::info!("Redis cache reachable again");
+                } else {
+                    tracing::info!("Redis cache connected");
+                }
+                backoff = FIRST_RETRY;
+                drop(inner);
+                let mut messages = pubsub.on_message();
+                loop {
+                    tokio::select! {
+                        message = messages.next() => {
+                            let Some(message) = message else { break };
+                            let Some(inner) = cache.upgrade() else { return };
+                            if let Ok(payload) = message.get_payload::<String>() {
+                                let tags: Vec<String> =
+                                    payload.lines().map(str::to_owned).collect();
+                                inner.invalidate_local(&tags);
+                            }
+                        }
+                        () = reset.notified() => break,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {
+                            if cache.strong_count() == 0 {
+                                return;
+                            }
+                        }
+                    }
+                }
+                let Some(inner) = cache.upgrade() else {
+                    return;
+                };
+                let Some(tier) = inner.redis.as_ref() else {
+                    return;
+                };
+                if tier.subscribed.swap(false, Ordering::AcqRel) {
+                    tracing::warn!(
+                        "lost the Redis cache: answering from the database until it is back"
+                    );
+                }
+                if let Ok(mut slot) = tier.connection.write() {
+                    *slot = None;
+                }
+                tier.metrics.cache_redis_up.set(0);
+                inner.clear_local();
+                outage_reported = true;
+            }
+            Err(err) => {
+                if !outage_reported {
+                    tracing::warn!(
+                        error = %err,
+                        "Redis cache unreachable: answering from the database and retrying"
+                    );
+                    outage_reported = true;
+                }
+                tier.metrics.cache_redis_errors.inc();
+                drop(inner);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(LAST_RETRY);
+            }
+        }
+    }
+}

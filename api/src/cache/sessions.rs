@@ -1,0 +1,96 @@
+//! Remembered scopes: the organisation row and [`Scope`] of each (organisation, roles)
+//! pair seen recently, so a cache hit needs no database at all and a miss saves the
+//! two statements that work a scope out.
+//!
+//! A scope depends on the organisation row and the agreements in force today, so the
+//! key includes today's date and the memo is emptied whenever the `register` or
+//! `agreements` tags are invalidated (here or, through pub/sub, on another instance).
+//! Like the in-process tier, it is consulted only while memory is trusted.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+use entities::organisation;
+use sea_orm::DatabaseConnection;
+
+use super::ResponseCache;
+use crate::access::{Access, Scope};
+use crate::auth::{AuthError, Identity};
+use crate::domain::{OrganisationKind, Role};
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct SessionKey {
+    kind: OrganisationKind,
+    code: String,
+    roles: Vec<Role>,
+    day: NaiveDate,
+}
+
+type Remembered = Arc<(organisation::Model, Arc<Scope>)>;
+
+/// The memo itself; see the module documentation.
+pub struct Sessions {
+    memo: moka::sync::Cache<SessionKey, Remembered>,
+}
+
+impl Sessions {
+    pub(super) fn new(ttl: Duration) -> Sessions {
+        Sessions {
+            memo: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(ttl.max(Duration::from_secs(1)))
+                .build(),
+        }
+    }
+
+    pub(super) fn clear(&self) {
+        self.memo.invalidate_all();
+    }
+}
+
+impl ResponseCache {
+    /// The caller's access: anonymous without a token, otherwise its organisation and
+    /// scope — remembered, or read from the database (and then remembered unless an
+    /// invalidation happened meanwhile).
+    pub async fn access(
+        &self,
+        db: &DatabaseConnection,
+        identity: Option<Identity>,
+    ) -> Result<Access, AuthError> {
+        let Some(identity) = identity else {
+            return Ok(Access::anonymous());
+        };
+        let inner = &self.inner;
+        let key = SessionKey {
+            kind: identity.kind,
+            code: identity.code.clone(),
+            roles: identity.roles.clone(),
+            day: Utc::now().date_naive(),
+        };
+        let trusted = self.enabled() && inner.memory_trusted();
+        if trusted && let Some(remembered) = inner.sessions.memo.get(&key) {
+            let (organisation, scope) = &*remembered;
+            let principal = identity.principal(organisation.clone());
+            return Ok(Access::new(Arc::new(principal), scope.clone()));
+        }
+        let start = inner.generation.load(Ordering::Acquire);
+        let organisation = identity.organisation(db).await?;
+        let scope = Scope::load(db, &organisation, &identity.roles, key.day)
+            .await
+            .map_err(AuthError::Lookup)?;
+        let scope = Arc::new(scope);
+        if trusted
+            && let Ok(_versions) = inner.versions.read()
+            && inner.generation.load(Ordering::Acquire) == start
+        {
+            inner
+                .sessions
+                .memo
+                .insert(key, Arc::new((organisation.clone(), scope.clone())));
+        }
+        let principal = identity.principal(organisation);
+        Ok(Access::new(Arc::new(principal), scope))
+    }
+}
