@@ -22,7 +22,7 @@ use serde_json::json;
 
 use crate::access::Access;
 use crate::auth::{AuthError, Verifier};
-use crate::cache::{Cached, Key, KeyParts, ResponseCache, Tier, document_hash};
+use crate::cache::{Cached, Key, KeyParts, ResponseCache, Snapshot, Tier, document_hash};
 use crate::config::{Disclosure, Limits};
 use crate::db;
 use crate::error::ErrorCode;
@@ -83,9 +83,13 @@ fn unauthenticated(err: &AuthError) -> Response {
     response
 }
 
-/// The caller's access: the token is checked (CPU only), then its organisation and
-/// scope are read — from memory when the cache remembers them, else the database.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Access, Response> {
+/// The caller's access: the token is checked (CPU only), then the request's cache
+/// snapshot is taken and the organisation and scope are read — from memory when the
+/// cache remembers them and may be trusted, else from the database.
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Access, Snapshot), Response> {
     let header = match headers.get(header::AUTHORIZATION).map(|v| v.to_str()) {
         None => None,
         Some(Ok(value)) => Some(value),
@@ -95,9 +99,10 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Access, R
         .verifier
         .identity(header)
         .map_err(|err| unauthenticated(&err))?;
-    state
+    let snapshot = state.cache.snapshot().await;
+    let access = state
         .cache
-        .access(&state.db, identity)
+        .access(&state.db, identity, &snapshot)
         .await
         .map_err(|err| match err {
             AuthError::Lookup(_) => {
@@ -109,7 +114,8 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Access, R
                 )
             }
             other => unauthenticated(&other),
-        })
+        })?;
+    Ok((access, snapshot))
 }
 
 async fn graphql_post(State(state): State<AppState>, request: Request) -> Response {
@@ -173,12 +179,14 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
             ),
         );
     }
-    let access = match authenticate(&state, &headers).await {
-        Ok(access) => access,
+    let (access, snapshot) = match authenticate(&state, &headers).await {
+        Ok(authenticated) => authenticated,
         Err(response) => return response,
     };
     match batch {
-        BatchRequest::Single(request) => single(&state, access, request, Transport::Post).await,
+        BatchRequest::Single(request) => {
+            single(&state, access, snapshot, request, Transport::Post).await
+        }
         BatchRequest::Batch(requests) => execute_batch(&state, access, requests).await,
     }
 }
@@ -208,15 +216,22 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, uri: Uri
             );
         }
     };
-    let access = match authenticate(&state, &headers).await {
-        Ok(access) => access,
+    let (access, snapshot) = match authenticate(&state, &headers).await {
+        Ok(authenticated) => authenticated,
         Err(response) => return response,
     };
     let if_none_match = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    single(&state, access, request, Transport::Get { if_none_match }).await
+    single(
+        &state,
+        access,
+        snapshot,
+        request,
+        Transport::Get { if_none_match },
+    )
+    .await
 }
 
 /// How a request arrived: HTTP caching (`ETag`, `304`) applies to GET only.
@@ -230,6 +245,7 @@ enum Transport {
 async fn single(
     state: &AppState,
     access: Access,
+    snapshot: Snapshot,
     mut request: async_graphql::Request,
     transport: Transport,
 ) -> Response {
@@ -241,14 +257,10 @@ async fn single(
         .enabled()
         .then(|| cache_key(state, &access, &request));
     if let Some(key) = &key
-        && let Some((cached, tier)) = state.cache.get(key).await
+        && let Some((cached, tier)) = state.cache.get(key, &snapshot).await
     {
         return respond(state, cached, Some(tier), true, &transport);
     }
-    let snapshot = match key {
-        Some(_) => Some(state.cache.begin().await),
-        None => None,
-    };
     let is_query = is_query(&mut request);
     let context = context(state, access);
     let hints = context.hints.clone();
@@ -269,8 +281,8 @@ async fn single(
         .flatten();
     let cacheable = tags.is_some();
     let cached = Cached::new(body);
-    if let (Some(key), Some(snapshot), Some(tags)) = (&key, snapshot, &tags) {
-        state.cache.put(key, snapshot, tags, &cached).await;
+    if let (Some(key), Some(tags)) = (&key, &tags) {
+        state.cache.put(key, &snapshot, tags, &cached).await;
     }
     respond(state, cached, None, cacheable, &transport)
 }

@@ -230,8 +230,15 @@ impl TestHub {
         for (key, value) in settings {
             vars.insert((*key).to_owned(), (*value).to_owned());
         }
+        let uses_shared_redis = vars.get("REDIS_URL") == std::env::var("REDIS_URL").ok().as_ref()
+            && vars.get("CACHE_TTL_SECONDS").is_none_or(|ttl| ttl != "0");
         let mut hub = Self::start(vars).await;
         hub.postgres = postgres;
+        if uses_shared_redis {
+            // Until subscribed, a hub answers everything from the database; tests expect
+            // a hub that caches from its first request.
+            hub.wait_for_redis().await;
+        }
         hub
     }
 

@@ -19,21 +19,26 @@
 //! **Why versions for Redis and pub/sub for memory.** Each tag has a version counter.
 //! A Redis entry records the versions of its tags when stored and is checked against
 //! them, atomically in a script, on every read — so a Redis hit is never stale, whichever
-//! instance wrote, and nothing has to enumerate keys to invalidate. Checking Redis on
-//! every in-process hit would cost a round trip and defeat the in-process tier, so that
-//! tier keeps its own counters, bumped by the writer directly and on every other instance
+//! instance wrote, and nothing has to enumerate keys to invalidate. Checking every tag
+//! in Redis on every in-process hit would cost a script per hit, so the in-process tier
+//! keeps its own counters, bumped by the writer directly and on every other instance
 //! by a pub/sub message the writer publishes in the same script that bumps the Redis
-//! versions. Pub/sub loses messages while disconnected, so the in-process tier is only
-//! trusted while the subscription is live: when Redis is configured but unreachable
-//! every request goes to the database, and on reconnecting the in-process tier is
-//! emptied before it is used again. Writes made while Redis is away are remembered and
-//! published first thing on reconnection. The one gap left: an instance that writes
-//! while Redis is away and then dies before Redis returns leaves other instances'
-//! *Redis* entries for those tags alive until their TTL — there is nobody left to tell.
+//! versions. Pub/sub alone would leave a window (the message is in flight while the
+//! writer's client already reads through another instance), so each write also bumps a
+//! global generation that travels in its message: a request first reads that one
+//! counter (a tiny `GET`) and trusts memory only if this instance has applied every
+//! invalidation up to it. Otherwise — a message in flight, Redis unreachable, the
+//! subscription not yet live — the request skips memory (the Redis tier, checked by
+//! versions, or the database answer instead). After a gap in the subscription the
+//! in-process tier is emptied before it is trusted again, and writes made while Redis
+//! was away are published first thing on reconnection. The one gap left: an instance
+//! that writes while Redis is away and dies before Redis returns leaves other
+//! instances' entries for those tags alive until their TTL — there is nobody left to
+//! tell. Without Redis there is one instance, and memory is always trusted.
 //!
 //! **Races.** An answer computed while a write lands could be stale, so entries are
-//! stored only if no invalidation happened since the request began: a generation
-//! counter in memory, a `gen` key in Redis checked by the store script.
+//! stored only if no invalidation happened since the request began: the in-process
+//! generation counter, and the Redis generation checked by the store script.
 //!
 //! **Fail-open.** Redis errors and timeouts count as misses: the request is answered
 //! from the database, one warning is logged per outage, `hub_cache_redis_up` drops to 0,
@@ -135,10 +140,11 @@ impl Hints {
     }
 }
 
-/// Taken when a request starts missing: an answer computed after an invalidation
-/// that happened during the request is not stored.
+/// Taken when a request starts (see [`ResponseCache::snapshot`]): whether memory may
+/// be used for it, and the generations an answer must still see to be stored.
 #[derive(Clone, Copy, Debug)]
 pub struct Snapshot {
+    memory_trusted: bool,
     local: u64,
     redis: Option<u64>,
 }
@@ -258,30 +264,53 @@ impl ResponseCache {
         &self.inner.sessions
     }
 
-    /// Whether state kept in memory (entries, remembered scopes) can be trusted:
-    /// always without Redis (one instance), and with Redis only while the
-    /// invalidation subscription is live.
-    pub fn memory_trusted(&self) -> bool {
-        self.inner.memory_trusted()
+    /// Starts a request: decides whether state kept in memory (entries, remembered
+    /// scopes) may be used — always without Redis (one instance), with Redis only when
+    /// this instance has applied every invalidation Redis knows of — and notes the
+    /// generations for [`ResponseCache::put`]. Costs one small Redis read when Redis
+    /// is configured and up, nothing otherwise.
+    pub async fn snapshot(&self) -> Snapshot {
+        let inner = &self.inner;
+        let local = inner.generation.load(Ordering::Acquire);
+        if !self.enabled() {
+            return Snapshot {
+                memory_trusted: false,
+                local,
+                redis: None,
+            };
+        }
+        let (memory_trusted, redis) = match &inner.redis {
+            None => (true, None),
+            Some(redis) => match redis.generation().await {
+                Some(generation) => (redis.caught_up(generation), Some(generation)),
+                None => (false, None),
+            },
+        };
+        Snapshot {
+            memory_trusted,
+            local,
+            redis,
+        }
     }
 
     /// Looks a key up: in memory first, then in Redis (copying a Redis hit into memory).
-    pub async fn get(&self, key: &Key) -> Option<(Cached, Tier)> {
+    pub async fn get(&self, key: &Key, snapshot: &Snapshot) -> Option<(Cached, Tier)> {
         let inner = &self.inner;
         if !self.enabled() {
             return None;
         }
-        let trusted = inner.memory_trusted();
-        if trusted && let Some(cached) = inner.local_get(key) {
+        if snapshot.memory_trusted
+            && let Some(cached) = inner.local_get(key)
+        {
             inner.metrics.cache_hit(Tier::Local);
             return Some((cached, Tier::Local));
         }
-        let start = inner.generation.load(Ordering::Acquire);
         if let Some(redis) = &inner.redis
+            && snapshot.redis.is_some()
             && let Some((cached, tags)) = redis.get(key).await
         {
-            if trusted {
-                inner.local_put(key, &cached, &tags, start);
+            if snapshot.memory_trusted {
+                inner.local_put(key, &cached, &tags, snapshot.local);
             }
             inner.metrics.cache_hit(Tier::Redis);
             return Some((cached, Tier::Redis));
@@ -290,25 +319,14 @@ impl ResponseCache {
         None
     }
 
-    /// Called before executing a request that missed.
-    pub async fn begin(&self) -> Snapshot {
-        let inner = &self.inner;
-        let local = inner.generation.load(Ordering::Acquire);
-        let redis = match &inner.redis {
-            Some(redis) => redis.generation().await,
-            None => None,
-        };
-        Snapshot { local, redis }
-    }
-
     /// Stores an answer under its tags, unless an invalidation happened since
     /// `snapshot` was taken.
-    pub async fn put(&self, key: &Key, snapshot: Snapshot, tags: &[String], cached: &Cached) {
+    pub async fn put(&self, key: &Key, snapshot: &Snapshot, tags: &[String], cached: &Cached) {
         let inner = &self.inner;
         if !self.enabled() {
             return;
         }
-        if inner.memory_trusted() {
+        if snapshot.memory_trusted {
             inner.local_put(key, cached, tags, snapshot.local);
         }
         if let (Some(redis), Some(generation)) = (&inner.redis, snapshot.redis) {
@@ -352,10 +370,6 @@ impl ResponseCache {
 }
 
 impl Inner {
-    fn memory_trusted(&self) -> bool {
-        self.redis.as_ref().is_none_or(RedisTier::subscribed)
-    }
-
     fn local_get(&self, key: &Key) -> Option<Cached> {
         let local = self.local.as_ref()?;
         let entry = local.get(key)?;

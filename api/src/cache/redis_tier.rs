@@ -8,7 +8,7 @@
 //! request waits on a dead server twice) and the task reconnects with backoff.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
@@ -46,12 +46,13 @@ redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 ";
 
-/// Bumps the generation and each tag's version, then tells every instance.
+/// Bumps the generation and each tag's version, then tells every instance: the
+/// message is the new generation, then the tags, one per line.
 const INVALIDATE: &str = r"
-redis.call('INCR', KEYS[1])
+local generation = redis.call('INCR', KEYS[1])
 for i = 3, #ARGV do redis.call('INCR', ARGV[1] .. ARGV[i]) end
-redis.call('PUBLISH', ARGV[2], table.concat(ARGV, '\n', 3))
-return 1
+redis.call('PUBLISH', ARGV[2], generation .. '\n' .. table.concat(ARGV, '\n', 3))
+return generation
 ";
 
 /// How long an automatic persisted query is remembered in Redis.
@@ -64,6 +65,9 @@ pub(super) struct RedisTier {
     keys: Keys,
     connection: RwLock<Option<ConnectionManager>>,
     subscribed: AtomicBool,
+    /// The highest generation whose invalidation this instance has applied. Messages
+    /// arrive in generation order (each is published in the script that bumps it).
+    applied: AtomicU64,
     /// Tags invalidated while Redis was unreachable, published on reconnection.
     pending: Mutex<BTreeSet<String>>,
     /// Wakes the background task to drop a connection that failed a command.
@@ -106,6 +110,7 @@ impl RedisTier {
             },
             connection: RwLock::new(None),
             subscribed: AtomicBool::new(false),
+            applied: AtomicU64::new(0),
             pending: Mutex::new(BTreeSet::new()),
             reset: Arc::new(Notify::new()),
             scripts: Scripts {
@@ -122,9 +127,13 @@ impl RedisTier {
         tokio::spawn(supervise(cache, self.reset.clone()));
     }
 
-    /// Whether the invalidation subscription is live (so memory can be trusted).
-    pub(super) fn subscribed(&self) -> bool {
+    fn subscribed(&self) -> bool {
         self.subscribed.load(Ordering::Acquire)
+    }
+
+    /// Whether every invalidation up to `generation` has been applied in memory.
+    pub(super) fn caught_up(&self, generation: u64) -> bool {
+        self.subscribed() && self.applied.load(Ordering::Acquire) == generation
     }
 
     fn connection(&self) -> Option<ConnectionManager> {
@@ -238,7 +247,7 @@ impl RedisTier {
         for tag in tags {
             invocation.arg(tag);
         }
-        self.run(invocation.invoke_async::<i64>(conn), "invalidate")
+        self.run(invocation.invoke_async::<u64>(conn), "invalidate")
             .await
             .is_some()
     }
@@ -263,8 +272,10 @@ impl RedisTier {
             .await;
     }
 
-    /// Connects, flushes pending invalidations and subscribes.
-    async fn connect(&self) -> redis::RedisResult<(ConnectionManager, PubSub)> {
+    /// Connects, subscribes, publishes pending invalidations, and reads the generation
+    /// (everything up to it is covered by emptying memory; later ones will arrive as
+    /// messages, since the subscription is already live).
+    async fn connect(&self) -> redis::RedisResult<(ConnectionManager, PubSub, u64)> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout))
@@ -294,7 +305,7 @@ impl RedisTier {
             for tag in &pending {
                 invocation.arg(tag);
             }
-            tokio::time::timeout(self.timeout * 4, invocation.invoke_async::<i64>(&mut conn))
+            tokio::time::timeout(self.timeout * 4, invocation.invoke_async::<u64>(&mut conn))
                 .await
                 .map_err(within("publishing pending invalidations timed out"))??;
             if let Ok(mut set) = self.pending.lock() {
@@ -303,7 +314,11 @@ impl RedisTier {
                 }
             }
         }
-        Ok((conn, pubsub))
+        let generation: Option<u64> =
+            tokio::time::timeout(self.timeout * 4, conn.get(&self.keys.generation))
+                .await
+                .map_err(within("reading the generation timed out"))??;
+        Ok((conn, pubsub, generation.unwrap_or(0)))
     }
 }
 
@@ -321,9 +336,10 @@ async fn supervise(cache: Weak<Inner>, reset: Arc<Notify>) {
             return;
         };
         match tier.connect().await {
-            Ok((conn, mut pubsub)) => {
+            Ok((conn, mut pubsub, generation)) => {
                 // Anything may have been missed while unsubscribed.
                 inner.clear_local();
+                tier.applied.store(generation, Ordering::Release);
                 if let Ok(mut slot) = tier.connection.write() {
                     *slot = Some(conn);
                 }
@@ -343,9 +359,15 @@ async fn supervise(cache: Weak<Inner>, reset: Arc<Notify>) {
                             let Some(message) = message else { break };
                             let Some(inner) = cache.upgrade() else { return };
                             if let Ok(payload) = message.get_payload::<String>() {
-                                let tags: Vec<String> =
-                                    payload.lines().map(str::to_owned).collect();
+                                let mut lines = payload.lines();
+                                let generation = lines.next().and_then(|g| g.parse().ok());
+                                let tags: Vec<String> = lines.map(str::to_owned).collect();
                                 inner.invalidate_local(&tags);
+                                if let (Some(generation), Some(tier)) =
+                                    (generation, inner.redis.as_ref())
+                                {
+                                    tier.applied.fetch_max(generation, Ordering::AcqRel);
+                                }
                             }
                         }
                         () = reset.notified() => break,

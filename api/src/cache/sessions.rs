@@ -5,7 +5,8 @@
 //! A scope depends on the organisation row and the agreements in force today, so the
 //! key includes today's date and the memo is emptied whenever the `register` or
 //! `agreements` tags are invalidated (here or, through pub/sub, on another instance).
-//! Like the in-process tier, it is consulted only while memory is trusted.
+//! Like the in-process tier, it is consulted only when the request's [`Snapshot`] says
+//! memory may be trusted.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -15,7 +16,7 @@ use chrono::{NaiveDate, Utc};
 use entities::organisation;
 use sea_orm::DatabaseConnection;
 
-use super::ResponseCache;
+use super::{ResponseCache, Snapshot};
 use crate::access::{Access, Scope};
 use crate::auth::{AuthError, Identity};
 use crate::domain::{OrganisationKind, Role};
@@ -58,6 +59,7 @@ impl ResponseCache {
         &self,
         db: &DatabaseConnection,
         identity: Option<Identity>,
+        snapshot: &Snapshot,
     ) -> Result<Access, AuthError> {
         let Some(identity) = identity else {
             return Ok(Access::anonymous());
@@ -69,13 +71,12 @@ impl ResponseCache {
             roles: identity.roles.clone(),
             day: Utc::now().date_naive(),
         };
-        let trusted = self.enabled() && inner.memory_trusted();
+        let trusted = snapshot.memory_trusted;
         if trusted && let Some(remembered) = inner.sessions.memo.get(&key) {
             let (organisation, scope) = &*remembered;
             let principal = identity.principal(organisation.clone());
             return Ok(Access::new(Arc::new(principal), scope.clone()));
         }
-        let start = inner.generation.load(Ordering::Acquire);
         let organisation = identity.organisation(db).await?;
         let scope = Scope::load(db, &organisation, &identity.roles, key.day)
             .await
@@ -83,7 +84,7 @@ impl ResponseCache {
         let scope = Arc::new(scope);
         if trusted
             && let Ok(_versions) = inner.versions.read()
-            && inner.generation.load(Ordering::Acquire) == start
+            && inner.generation.load(Ordering::Acquire) == snapshot.local
         {
             inner
                 .sessions
