@@ -230,7 +230,9 @@ impl TestHub {
         for (key, value) in settings {
             vars.insert((*key).to_owned(), (*value).to_owned());
         }
-        let uses_shared_redis = vars.get("REDIS_URL") == std::env::var("REDIS_URL").ok().as_ref()
+        let shared_redis = std::env::var("REDIS_URL").ok();
+        let uses_shared_redis = shared_redis.is_some()
+            && vars.get("REDIS_URL") == shared_redis.as_ref()
             && vars.get("CACHE_TTL_SECONDS").is_none_or(|ttl| ttl != "0");
         let mut hub = Self::start(vars).await;
         hub.postgres = postgres;
