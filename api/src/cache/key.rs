@@ -178,6 +178,14 @@ mod tests {
     }
 
     #[test]
+    fn the_document_hash_is_the_sha256_apollo_clients_send() {
+        assert_eq!(
+            document_hash("{ regions { code } }"),
+            "32d23810f7c0d236a0cd28a96d1aaaf926a9f0e9f13227c75d2c683bb3f3413a"
+        );
+    }
+
+    #[test]
     fn every_part_changes_the_key() {
         let vars = json!({ "la": "852" });
         let base = KeyParts {

@@ -432,3 +432,105 @@ impl Inner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> ResponseCache {
+        ResponseCache::new(&CacheConfig::default(), "test".into(), Metrics::new())
+            .expect("no Redis, nothing to fail")
+    }
+
+    fn key(name: &str) -> Key {
+        Key(name.to_owned())
+    }
+
+    fn answer(text: &str) -> Cached {
+        Cached::new(Bytes::from(text.to_owned()))
+    }
+
+    fn tags(names: &[&str]) -> Vec<String> {
+        names.iter().map(|t| t.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn an_invalidated_tag_drops_exactly_the_entries_that_read_it() {
+        let cache = cache();
+        let start = cache.snapshot().await;
+        cache
+            .put(
+                &key("attendance"),
+                &start,
+                &tags(&["figures:attendance_rate"]),
+                &answer("a"),
+            )
+            .await;
+        cache
+            .put(
+                &key("suspensions"),
+                &start,
+                &tags(&["figures:suspension_rate"]),
+                &answer("s"),
+            )
+            .await;
+        let now = cache.snapshot().await;
+        assert!(cache.get(&key("attendance"), &now).await.is_some());
+
+        cache.invalidate(&tags(&["figures:attendance_rate"])).await;
+        let now = cache.snapshot().await;
+        assert!(cache.get(&key("attendance"), &now).await.is_none());
+        let (kept, tier) = cache.get(&key("suspensions"), &now).await.expect("kept");
+        assert_eq!((kept.body.as_ref(), tier), (b"s".as_ref(), Tier::Local));
+    }
+
+    #[tokio::test]
+    async fn an_answer_computed_across_an_invalidation_is_not_stored() {
+        let cache = cache();
+        let before_write = cache.snapshot().await;
+        cache.invalidate(&tags(&["agreements"])).await;
+        cache
+            .put(
+                &key("list"),
+                &before_write,
+                &tags(&["agreements"]),
+                &answer("old"),
+            )
+            .await;
+        let now = cache.snapshot().await;
+        assert!(cache.get(&key("list"), &now).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_disabled_cache_stores_nothing() {
+        let config = CacheConfig {
+            ttl: Duration::ZERO,
+            ..CacheConfig::default()
+        };
+        let cache = ResponseCache::new(&config, "test".into(), Metrics::new()).unwrap();
+        let start = cache.snapshot().await;
+        cache
+            .put(&key("k"), &start, &tags(&["register"]), &answer("x"))
+            .await;
+        assert!(cache.get(&key("k"), &start).await.is_none());
+    }
+
+    #[test]
+    fn every_stored_answer_depends_on_the_register_and_audited_ones_are_not_stored() {
+        let hints = Hints::default();
+        hints.read(tags::figures("attendance_rate"));
+        assert_eq!(
+            hints.storable_tags(),
+            Some(tags(&["figures:attendance_rate", "register"]))
+        );
+        hints.no_store();
+        assert_eq!(hints.storable_tags(), None);
+    }
+
+    #[test]
+    fn entity_tags_change_with_the_body() {
+        assert_eq!(etag_of(b"a"), etag_of(b"a"));
+        assert_ne!(etag_of(b"a"), etag_of(b"b"));
+        assert!(etag_of(b"a").starts_with('"') && etag_of(b"a").ends_with('"'));
+    }
+}
