@@ -383,9 +383,13 @@ fn is_query(request: &mut async_graphql::Request) -> bool {
     let Ok(document) = request.parsed_query() else {
         return false;
     };
+    // A named operation is kept in `Multiple` even when it is the only one.
     let operation = match (&document.operations, name) {
         (DocumentOperations::Single(operation), _) => Some(operation),
         (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name.as_str()),
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next()
+        }
         (DocumentOperations::Multiple(_), None) => None,
     };
     operation.is_some_and(|op| op.node.ty == OperationType::Query)

@@ -372,3 +372,38 @@ async fn an_unchanged_get_answer_is_304() {
     assert_eq!(error.headers()["cache-control"], "no-store");
     assert!(error.headers().get("etag").is_none());
 }
+
+#[tokio::test]
+async fn named_and_anonymous_queries_are_both_cached() {
+    let hub = TestHub::spawn().await;
+    let token = hub.token_for("LOCAL_AUTHORITY:852", "LA_OFFICER");
+    for body in [
+        json!({ "query": "{ regions { code } }" }),
+        json!({ "query": "query Regions { regions { code } }" }),
+        json!({ "query": "query Schools($la: String!) { schools(filter: { laCode: $la }) { totalCount } }",
+                "variables": { "la": "852" } }),
+        json!({ "query": "query A { regions { code } } query B { indicators { code } }",
+                "operationName": "B" }),
+    ] {
+        assert_eq!(send(&hub, Some(&token), &body).await.0, "miss", "{body}");
+        assert_eq!(send(&hub, Some(&token), &body).await.0, "hit", "{body}");
+    }
+}
+
+#[tokio::test]
+async fn answers_keep_the_selection_order_from_every_tier() {
+    let hub = TestHub::spawn().await;
+    let body = json!({ "query": "{ regions { code } indicators { code } }" });
+    let texts = {
+        let mut texts = Vec::new();
+        for _ in 0..3 {
+            let response = hub.post_graphql(None, &body).await;
+            texts.push(response.text().await.unwrap());
+        }
+        texts
+    };
+    for text in &texts {
+        assert!(text.starts_with(r#"{"data":{"regions""#), "{}", &text[..60]);
+        assert_eq!(text, &texts[0]);
+    }
+}

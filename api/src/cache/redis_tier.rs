@@ -8,7 +8,7 @@
 //! request waits on a dead server twice) and the task reconnects with backoff.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
@@ -22,15 +22,16 @@ use super::{Cached, Inner, Key};
 use crate::config::CacheConfig;
 use crate::telemetry::Metrics;
 
-/// Returns `{body, etag, tags}` if the entry exists and every tag still has the
-/// version it was stored with; nil otherwise. `tags` is `tag\tversion` lines.
-const GET: &str = r"
-local e = redis.call('HMGET', KEYS[1], 'tags', 'body', 'etag')
+/// Returns `{etag, tags}` if the entry exists and every tag still has the version it
+/// was stored with; nil otherwise. `tags` is `tag\tversion` lines. The body is read
+/// by a plain `HGET` pipelined after it: passing a large body through Lua costs copies.
+const CHECK: &str = r"
+local e = redis.call('HMGET', KEYS[1], 'tags', 'etag')
 if not e[2] then return false end
 for tag, version in string.gmatch(e[1] or '', '([^\t\n]+)\t([^\n]+)') do
   if (redis.call('GET', ARGV[1] .. tag) or '0') ~= version then return false end
 end
-return {e[2], e[3], e[1]}
+return {e[2], e[1]}
 ";
 
 /// Stores an entry with its tags' current versions, unless the generation moved since
@@ -55,6 +56,9 @@ redis.call('PUBLISH', ARGV[2], generation .. '\n' .. table.concat(ARGV, '\n', 3)
 return generation
 ";
 
+/// Multiplexed connections per hub instance.
+const CONNECTIONS: usize = 4;
+
 /// How long an automatic persisted query is remembered in Redis.
 const PERSISTED_QUERY_TTL_SECS: u64 = 24 * 60 * 60;
 
@@ -63,7 +67,10 @@ pub(super) struct RedisTier {
     timeout: Duration,
     ttl_secs: u64,
     keys: Keys,
-    connection: RwLock<Option<ConnectionManager>>,
+    /// A few multiplexed connections, used in turn: one connection's replies are read
+    /// by one task, and large answers would otherwise queue behind each other there.
+    connections: RwLock<Vec<ConnectionManager>>,
+    next: AtomicUsize,
     subscribed: AtomicBool,
     /// The highest generation whose invalidation this instance has applied. Messages
     /// arrive in generation order (each is published in the script that bumps it).
@@ -77,7 +84,7 @@ pub(super) struct RedisTier {
 }
 
 struct Scripts {
-    get: Script,
+    check: Script,
     put: Script,
     invalidate: Script,
 }
@@ -108,13 +115,14 @@ impl RedisTier {
                 channel: format!("{prefix}:invalidate"),
                 persisted: format!("{prefix}:apq:"),
             },
-            connection: RwLock::new(None),
+            connections: RwLock::new(Vec::new()),
+            next: AtomicUsize::new(0),
             subscribed: AtomicBool::new(false),
             applied: AtomicU64::new(0),
             pending: Mutex::new(BTreeSet::new()),
             reset: Arc::new(Notify::new()),
             scripts: Scripts {
-                get: Script::new(GET),
+                check: Script::new(CHECK),
                 put: Script::new(PUT),
                 invalidate: Script::new(INVALIDATE),
             },
@@ -140,7 +148,9 @@ impl RedisTier {
         if !self.subscribed() {
             return None;
         }
-        self.connection.read().ok()?.clone()
+        let connections = self.connections.read().ok()?;
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        connections.get(i % connections.len().max(1)).cloned()
     }
 
     /// Runs one command with the timeout; a failure marks Redis down.
@@ -174,16 +184,32 @@ impl RedisTier {
         }
     }
 
+    /// An entry whose tags are all still current. The check and the body read are two
+    /// commands in one round trip; a write landing between them leaves a body that was
+    /// current when checked, as if the read had come just before the write.
+    ///
+    /// Bodies are stored LZ4-compressed: JSON answers shrink several times over, which
+    /// is less for Redis to copy and for this instance to read, at a decompression cost
+    /// well below the transfer it saves.
     pub(super) async fn get(&self, key: &Key) -> Option<(Cached, Vec<String>)> {
         let mut conn = self.connection()?;
-        let mut invocation = self
-            .scripts
-            .get
-            .key(format!("{}{}", self.keys.entry, key.0));
-        invocation.arg(&self.keys.version);
-        let found: Option<(Vec<u8>, String, String)> =
-            self.run(invocation.invoke_async(&mut conn), "get").await?;
-        let (body, etag, tags) = found?;
+        let entry = format!("{}{}", self.keys.entry, key.0);
+        let mut pipeline = redis::pipe();
+        pipeline
+            .invoke_script(self.scripts.check.key(&entry).arg(&self.keys.version))
+            .hget(&entry, "body");
+        let (checked, body): (Option<(String, String)>, Option<Vec<u8>>) =
+            self.run(pipeline.query_async(&mut conn), "get").await?;
+        let ((etag, tags), body) = (checked?, body?);
+        let body = match lz4_flex::decompress_size_prepended(&body) {
+            Ok(body) => body,
+            Err(err) => {
+                // Not an outage: this one entry is unreadable, so it is a miss.
+                self.metrics.cache_redis_errors.inc();
+                tracing::warn!(error = %err, "unreadable answer in Redis; answering from the database");
+                return None;
+            }
+        };
         let tags = tags
             .lines()
             .filter_map(|line| line.split_once('\t').map(|(tag, _)| tag.to_owned()))
@@ -219,7 +245,7 @@ impl RedisTier {
             .arg(generation)
             .arg(self.ttl_secs)
             .arg(&self.keys.version)
-            .arg(cached.body.as_ref())
+            .arg(lz4_flex::compress_prepend_size(&cached.body))
             .arg(cached.etag.as_ref());
         for tag in tags {
             invocation.arg(tag);
@@ -275,25 +301,35 @@ impl RedisTier {
     /// Connects, subscribes, publishes pending invalidations, and reads the generation
     /// (everything up to it is covered by emptying memory; later ones will arrive as
     /// messages, since the subscription is already live).
-    async fn connect(&self) -> redis::RedisResult<(ConnectionManager, PubSub, u64)> {
+    async fn connect(&self) -> redis::RedisResult<(Vec<ConnectionManager>, PubSub, u64)> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout))
             .set_number_of_retries(1);
         let within =
             |what: &'static str| move |_| redis::RedisError::from((redis::ErrorKind::Io, what));
-        let mut conn = tokio::time::timeout(
-            self.timeout * 4,
-            ConnectionManager::new_with_config(self.client.clone(), config),
-        )
-        .await
-        .map_err(within("connecting timed out"))??;
+        let mut connections = Vec::with_capacity(CONNECTIONS);
+        for _ in 0..CONNECTIONS {
+            connections.push(
+                tokio::time::timeout(
+                    self.timeout * 4,
+                    ConnectionManager::new_with_config(self.client.clone(), config.clone()),
+                )
+                .await
+                .map_err(within("connecting timed out"))??,
+            );
+        }
+        let mut conn = connections[0].clone();
         let mut pubsub = tokio::time::timeout(self.timeout * 4, self.client.get_async_pubsub())
             .await
             .map_err(within("connecting timed out"))??;
         tokio::time::timeout(self.timeout * 4, pubsub.subscribe(&self.keys.channel))
             .await
             .map_err(within("subscribing timed out"))??;
+        // Pipelined script calls do not load their script on demand.
+        tokio::time::timeout(self.timeout * 4, self.scripts.check.load_async(&mut conn))
+            .await
+            .map_err(within("loading a script timed out"))??;
         let pending: Vec<String> = self
             .pending
             .lock()
@@ -318,7 +354,7 @@ impl RedisTier {
             tokio::time::timeout(self.timeout * 4, conn.get(&self.keys.generation))
                 .await
                 .map_err(within("reading the generation timed out"))??;
-        Ok((conn, pubsub, generation.unwrap_or(0)))
+        Ok((connections, pubsub, generation.unwrap_or(0)))
     }
 }
 
@@ -336,12 +372,12 @@ async fn supervise(cache: Weak<Inner>, reset: Arc<Notify>) {
             return;
         };
         match tier.connect().await {
-            Ok((conn, mut pubsub, generation)) => {
+            Ok((connections, mut pubsub, generation)) => {
                 // Anything may have been missed while unsubscribed.
                 inner.clear_local();
                 tier.applied.store(generation, Ordering::Release);
-                if let Ok(mut slot) = tier.connection.write() {
-                    *slot = Some(conn);
+                if let Ok(mut slot) = tier.connections.write() {
+                    *slot = connections;
                 }
                 tier.subscribed.store(true, Ordering::Release);
                 tier.metrics.cache_redis_up.set(1);
@@ -389,8 +425,8 @@ async fn supervise(cache: Weak<Inner>, reset: Arc<Notify>) {
                         "lost the Redis cache: answering from the database until it is back"
                     );
                 }
-                if let Ok(mut slot) = tier.connection.write() {
-                    *slot = None;
+                if let Ok(mut slot) = tier.connections.write() {
+                    slot.clear();
                 }
                 tier.metrics.cache_redis_up.set(0);
                 inner.clear_local();
