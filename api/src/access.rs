@@ -1,7 +1,9 @@
 //! The access policy: the one place that decides what a caller may see.
 //!
 //! DESIGN.md's role table is [`ROLE_TABLE`] below, row for row. A caller's rights are
-//! worked out once per request into an [`Access`]: for each of the three levels
+//! worked out into a [`Scope`] (shared by everyone with the same organisation and
+//! roles, and remembered between requests by `cache::Sessions`), carried per request in
+//! an [`Access`]: for each of the three levels
 //! (`PUPIL`, `SCHOOL`, `AGGREGATE`) the set of [`Grant`]s it holds, each saying where it
 //! came from (a role, or a sharing agreement). Resolvers then ask `Access` one of two
 //! kinds of question, and nothing else decides:
@@ -402,19 +404,6 @@ impl Access {
             principal: Some(principal),
             scope,
         }
-    }
-
-    /// Works a caller's access out from the database (no memo; see `cache::Sessions`).
-    pub async fn load(
-        db: &DatabaseConnection,
-        caller: &Caller,
-        today: NaiveDate,
-    ) -> std::result::Result<Access, sea_orm::DbErr> {
-        let Caller::Principal(principal) = caller else {
-            return Ok(Access::anonymous());
-        };
-        let scope = Scope::load(db, &principal.organisation, &principal.roles, today).await?;
-        Ok(Access::new(principal.clone(), Arc::new(scope)))
     }
 
     /// The caller as the GraphQL context carries it.

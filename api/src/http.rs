@@ -4,7 +4,9 @@
 //! The GraphQL handlers are written out rather than using async-graphql-axum's
 //! extractor because the hub must decide things before GraphQL runs: a bad token is a
 //! 401 (never anonymous), an oversized body a 413, a non-JSON body a 415 — each with a
-//! GraphQL-shaped body so clients parse one error format.
+//! GraphQL-shaped body so clients parse one error format — and because the response
+//! cache sits here, in front of execution: a hit is answered without parsing GraphQL or
+//! touching the database (see `cache`).
 
 use std::sync::Arc;
 
