@@ -31,10 +31,11 @@
 //! subscription not yet live — the request skips memory (the Redis tier, checked by
 //! versions, or the database answer instead). After a gap in the subscription the
 //! in-process tier is emptied before it is trusted again, and writes made while Redis
-//! was away are published first thing on reconnection. The one gap left: an instance
-//! that writes while Redis is away and dies before Redis returns leaves other
-//! instances' entries for those tags alive until their TTL — there is nobody left to
-//! tell. Without Redis there is one instance, and memory is always trusted.
+//! was away are published first thing on reconnection. The gaps left are partitions:
+//! while one instance is cut off from Redis and the others are not, its writes reach
+//! them only when it reconnects (or never, if it dies first; their entries for those
+//! tags then live until their TTL). Without Redis there is one instance, and memory is
+//! always trusted.
 //!
 //! **Races.** An answer computed while a write lands could be stale, so entries are
 //! stored only if no invalidation happened since the request began: the in-process
