@@ -31,14 +31,20 @@ enum Template {
     Postgres { base_url: String, name: String },
 }
 
-/// The Redis the tests may use: `REDIS_URL` when set. Outside CI a test that needs it
-/// says it was skipped; under `CI=true` a missing `REDIS_URL` fails the test, so CI can
-/// never pass by skipping.
+/// The Redis a Redis-specific test may use: `TEST_REDIS_URL`, else `REDIS_URL` (which
+/// also puts every hub of the suite on Redis). Outside CI a test that needs it says it
+/// was skipped; under `CI=true` having neither fails the test, so CI can never pass by
+/// skipping.
 pub fn redis_url(test: &str) -> Option<String> {
-    match std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
+    let configured = ["TEST_REDIS_URL", "REDIS_URL"]
+        .into_iter()
+        .find_map(|name| std::env::var(name).ok().filter(|u| !u.is_empty()));
+    match configured {
         Some(url) => Some(url),
         None if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("{test}: REDIS_URL must be set when CI=true (tests may not skip in CI)")
+            panic!(
+                "{test}: set TEST_REDIS_URL or REDIS_URL when CI=true (tests may not skip in CI)"
+            )
         }
         None => {
             // Straight to stderr: the test harness captures `eprintln!`, and a skip must
@@ -46,7 +52,7 @@ pub fn redis_url(test: &str) -> Option<String> {
             use std::io::Write;
             let _ = writeln!(
                 std::io::stderr(),
-                "SKIPPED {test}: needs Redis; set REDIS_URL=redis://127.0.0.1:6379 to run it"
+                "SKIPPED {test}: needs Redis; set TEST_REDIS_URL=redis://127.0.0.1:6379 to run it"
             );
             None
         }
