@@ -261,7 +261,13 @@ async fn single(
     if let Some(key) = &key
         && let Some((cached, tier)) = state.cache.get(key, &snapshot).await
     {
-        return respond(state, cached, Some(tier), true, &transport);
+        return respond(
+            state,
+            cached.body,
+            Some(&cached.etag),
+            Some(tier),
+            &transport,
+        );
     }
     let is_query = is_query(&mut request);
     let context = context(state, access);
@@ -281,12 +287,15 @@ async fn single(
     let tags = (is_query && response.errors.is_empty())
         .then(|| hints.storable_tags())
         .flatten();
-    let cacheable = tags.is_some();
+    let Some(tags) = tags else {
+        return respond(state, body, None, None, &transport);
+    };
+    // Only answers that may be cached are hashed for their entity tag.
     let cached = Cached::new(body);
-    if let (Some(key), Some(tags)) = (&key, &tags) {
-        state.cache.put(key, &snapshot, tags, &cached).await;
+    if let Some(key) = &key {
+        state.cache.put(key, &snapshot, &tags, &cached).await;
     }
-    respond(state, cached, None, cacheable, &transport)
+    respond(state, cached.body, Some(&cached.etag), None, &transport)
 }
 
 /// A batch runs uncached: each operation gets its own context, all share one scope.
@@ -310,14 +319,15 @@ async fn execute_batch(
     http
 }
 
-/// The HTTP response for an answer. GET answers that may be cached carry an `ETag`
-/// and `Cache-Control: private` (they depend on the caller's token), and a matching
-/// `If-None-Match` gets `304 Not Modified`; everything else is `no-store`.
+/// The HTTP response for an answer; `etag` is present when the answer may be cached.
+/// GET answers that may be cached carry an `ETag` and `Cache-Control: private` (they
+/// depend on the caller's token), and a matching `If-None-Match` gets `304 Not
+/// Modified`; everything else is `no-store`.
 fn respond(
     state: &AppState,
-    cached: Cached,
+    body: Bytes,
+    etag: Option<&str>,
     tier: Option<Tier>,
-    cacheable: bool,
     transport: &Transport,
 ) -> Response {
     let mut headers = HeaderMap::new();
@@ -326,30 +336,26 @@ fn respond(
         HeaderValue::from_static(if tier.is_some() { "hit" } else { "miss" }),
     );
     headers.insert(header::VARY, HeaderValue::from_static("authorization"));
-    let Transport::Get { if_none_match } = transport else {
+    let (Transport::Get { if_none_match }, Some(etag)) = (transport, etag) else {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        return json_response(StatusCode::OK, headers, cached.body);
+        return json_response(StatusCode::OK, headers, body);
     };
-    if !cacheable {
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        return json_response(StatusCode::OK, headers, cached.body);
-    }
     let max_age = format!("private, max-age={}", state.cache.ttl().as_secs());
     if let Ok(value) = HeaderValue::from_str(&max_age) {
         headers.insert(header::CACHE_CONTROL, value);
     }
-    if let Ok(value) = HeaderValue::from_str(&cached.etag) {
+    if let Ok(value) = HeaderValue::from_str(etag) {
         headers.insert(header::ETAG, value);
     }
     let matches = if_none_match.as_deref().is_some_and(|list| {
         list.split(',')
             .map(|tag| tag.trim().trim_start_matches("W/"))
-            .any(|tag| tag == "*" || tag == &*cached.etag)
+            .any(|tag| tag == "*" || tag == etag)
     });
     if matches {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
-    json_response(StatusCode::OK, headers, cached.body)
+    json_response(StatusCode::OK, headers, body)
 }
 
 fn json_response(status: StatusCode, mut headers: HeaderMap, body: Bytes) -> Response {

@@ -50,6 +50,20 @@ fn figures(body: &Value) -> Vec<Value> {
         .collect()
 }
 
+/// Hampshire (850) grants Southampton (852) SCHOOL access, through `hub`.
+async fn grant_850_to_852(hub: &TestHub) {
+    let created = hub
+        .query(
+            Some(&hub.token_for("LOCAL_AUTHORITY:850", "LA_OFFICER")),
+            r#"mutation { createSharingAgreement(input: { provider: "LOCAL_AUTHORITY:850",
+                consumer: "LOCAL_AUTHORITY:852", accessLevel: SCHOOL, purpose: "Casework",
+                validFrom: "2020-01-01", validTo: "2099-12-31" }) { id } }"#,
+            json!({}),
+        )
+        .await;
+    assert!(created["errors"].is_null(), "{created}");
+}
+
 #[tokio::test]
 async fn a_cached_dashboard_is_never_served_to_a_different_scope() {
     let hub = TestHub::spawn().await;
@@ -92,31 +106,21 @@ async fn a_cached_dashboard_is_never_served_to_a_different_scope() {
 #[tokio::test]
 async fn a_write_makes_the_next_read_fresh() {
     let hub = TestHub::spawn().await;
-    let trust_officer = hub.token_for("LOCAL_AUTHORITY:852", "LA_OFFICER");
-    let provider = hub.token_for("LOCAL_AUTHORITY:850", "LA_OFFICER");
+    let consumer = hub.token_for("LOCAL_AUTHORITY:852", "LA_OFFICER");
     let list = json!({ "query": "{ sharingAgreements(direction: RECEIVED) { totalCount } }" });
-    let (_, before) = send(&hub, Some(&trust_officer), &list).await;
-    let (cache, _) = send(&hub, Some(&trust_officer), &list).await;
+    let (_, before) = send(&hub, Some(&consumer), &list).await;
+    let (cache, _) = send(&hub, Some(&consumer), &list).await;
     assert_eq!(cache, "hit");
     assert_eq!(before["data"]["sharingAgreements"]["totalCount"], 0);
 
-    let created = hub
-        .query(
-            Some(&provider),
-            r#"mutation { createSharingAgreement(input: { provider: "LOCAL_AUTHORITY:850",
-                consumer: "LOCAL_AUTHORITY:852", accessLevel: SCHOOL, purpose: "Casework",
-                validFrom: "2020-01-01", validTo: "2099-12-31" }) { id } }"#,
-            json!({}),
-        )
-        .await;
-    assert!(created["errors"].is_null(), "{created}");
+    grant_850_to_852(&hub).await;
 
     // The grant changes the consumer's scope (a new fingerprint) and the list itself.
-    let (cache, after) = send(&hub, Some(&trust_officer), &list).await;
+    let (cache, after) = send(&hub, Some(&consumer), &list).await;
     assert_eq!(cache, "miss");
     assert_eq!(after["data"]["sharingAgreements"]["totalCount"], 1);
     let hampshire = json!({ "query": DASHBOARD, "variables": { "la": "850" } });
-    let (_, widened) = send(&hub, Some(&trust_officer), &hampshire).await;
+    let (_, widened) = send(&hub, Some(&consumer), &hampshire).await;
     assert!(figures(&widened).iter().any(Value::is_number), "{widened}");
     assert!(hub.metric("hub_cache_invalidations_total").await >= 1.0);
 }
@@ -201,16 +205,7 @@ async fn a_write_through_one_instance_is_seen_through_another() {
     // A has never seen the question: it finds B's answer in Redis.
     assert_eq!(send(&a, Some(&consumer), &list).await.0, "hit");
 
-    let created = a
-        .query(
-            Some(&a.token_for("LOCAL_AUTHORITY:850", "LA_OFFICER")),
-            r#"mutation { createSharingAgreement(input: { provider: "LOCAL_AUTHORITY:850",
-                consumer: "LOCAL_AUTHORITY:852", accessLevel: SCHOOL, purpose: "Casework",
-                validFrom: "2020-01-01", validTo: "2099-12-31" }) { id } }"#,
-            json!({}),
-        )
-        .await;
-    assert!(created["errors"].is_null(), "{created}");
+    grant_850_to_852(&a).await;
     let (cache, after) = send(&b, Some(&consumer), &list).await;
     assert_eq!(cache, "miss");
     assert_eq!(after["data"]["sharingAgreements"]["totalCount"], 1);

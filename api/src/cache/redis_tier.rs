@@ -268,14 +268,20 @@ impl RedisTier {
         if tags.is_empty() {
             return true;
         }
+        let invocation = self.invalidation(tags);
+        self.run(invocation.invoke_async::<u64>(conn), "invalidate")
+            .await
+            .is_some()
+    }
+
+    /// The script call that bumps `tags` and tells every instance.
+    fn invalidation<'a>(&'a self, tags: &'a [String]) -> redis::ScriptInvocation<'a> {
         let mut invocation = self.scripts.invalidate.key(&self.keys.generation);
         invocation.arg(&self.keys.version).arg(&self.keys.channel);
         for tag in tags {
             invocation.arg(tag);
         }
-        self.run(invocation.invoke_async::<u64>(conn), "invalidate")
-            .await
-            .is_some()
+        invocation
     }
 
     pub(super) async fn persisted_query(&self, hash: &str) -> Option<String> {
@@ -336,11 +342,7 @@ impl RedisTier {
             .map(|p| p.iter().cloned().collect())
             .unwrap_or_default();
         if !pending.is_empty() {
-            let mut invocation = self.scripts.invalidate.key(&self.keys.generation);
-            invocation.arg(&self.keys.version).arg(&self.keys.channel);
-            for tag in &pending {
-                invocation.arg(tag);
-            }
+            let invocation = self.invalidation(&pending);
             tokio::time::timeout(self.timeout * 4, invocation.invoke_async::<u64>(&mut conn))
                 .await
                 .map_err(within("publishing pending invalidations timed out"))??;

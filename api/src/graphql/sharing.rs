@@ -359,21 +359,7 @@ impl SharingMutation {
         }
         .insert(&txn)
         .await?;
-        audit::record(
-            &txn,
-            AuditEvent::new(
-                principal,
-                AuditAction::Write,
-                input.access_level,
-                format!("agreement:{}", agreement.id),
-            )
-            .operation(ctx.query_env.operation_name.as_deref())
-            .rows(1),
-        )
-        .await?;
-        txn.commit().await?;
-        // Scopes and agreement lists change; cached answers built on them must go.
-        rc.cache.invalidate(&[tags::AGREEMENTS.to_owned()]).await;
+        finish_write(ctx, rc, txn, principal, input.access_level, agreement.id).await?;
         Ok(SharingAgreement::one(agreement))
     }
 
@@ -411,23 +397,36 @@ impl SharingMutation {
         change.status = Set(AGREEMENT_REVOKED.to_owned());
         change.revoked_at = Set(Some(Utc::now()));
         let agreement = change.update(&txn).await?;
-        audit::record(
-            &txn,
-            AuditEvent::new(
-                principal,
-                AuditAction::Write,
-                level,
-                format!("agreement:{id}"),
-            )
-            .operation(ctx.query_env.operation_name.as_deref())
-            .rows(1),
-        )
-        .await?;
-        txn.commit().await?;
-        // Scopes and agreement lists change; cached answers built on them must go.
-        rc.cache.invalidate(&[tags::AGREEMENTS.to_owned()]).await;
+        finish_write(ctx, rc, txn, principal, level, id).await?;
         Ok(SharingAgreement::one(agreement))
     }
+}
+
+/// Ends an agreement write: records its audit event in the same transaction, commits,
+/// then invalidates cached answers built on agreements (scopes and agreement lists).
+async fn finish_write(
+    ctx: &Context<'_>,
+    rc: &super::RequestContext,
+    txn: sea_orm::DatabaseTransaction,
+    principal: &crate::auth::Principal,
+    level: AccessLevel,
+    id: i32,
+) -> Result<()> {
+    audit::record(
+        &txn,
+        AuditEvent::new(
+            principal,
+            AuditAction::Write,
+            level,
+            format!("agreement:{id}"),
+        )
+        .operation(ctx.query_env.operation_name.as_deref())
+        .rows(1),
+    )
+    .await?;
+    txn.commit().await?;
+    rc.cache.invalidate(&[tags::AGREEMENTS.to_owned()]).await;
+    Ok(())
 }
 
 async fn organisation_by_ref(
