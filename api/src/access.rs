@@ -46,6 +46,9 @@ pub struct RoleRow {
     pub aggregate: bool,
     /// Whether sharing agreements received by its organisation widen its scope.
     pub widened_by_agreements: bool,
+    /// Whether it may write data (figures, pupil records) within its organisation's
+    /// write scope ([`WriteScope`]).
+    pub writes_data: bool,
 }
 
 use OrganisationKind as K;
@@ -61,6 +64,7 @@ pub const ROLE_TABLE: &[RoleRow] = &[
         school: false,
         aggregate: true,
         widened_by_agreements: false,
+        writes_data: false,
     },
     RoleRow {
         role: Role::LaOfficer,
@@ -69,6 +73,7 @@ pub const ROLE_TABLE: &[RoleRow] = &[
         school: true,
         aggregate: true,
         widened_by_agreements: true,
+        writes_data: true,
     },
     RoleRow {
         role: Role::TrustOfficer,
@@ -77,6 +82,7 @@ pub const ROLE_TABLE: &[RoleRow] = &[
         school: true,
         aggregate: true,
         widened_by_agreements: true,
+        writes_data: true,
     },
     RoleRow {
         role: Role::RscOfficer,
@@ -85,6 +91,7 @@ pub const ROLE_TABLE: &[RoleRow] = &[
         school: true,
         aggregate: true,
         widened_by_agreements: true,
+        writes_data: false,
     },
     RoleRow {
         role: Role::Inspector,
@@ -93,6 +100,7 @@ pub const ROLE_TABLE: &[RoleRow] = &[
         school: true,
         aggregate: true,
         widened_by_agreements: true,
+        writes_data: false,
     },
     RoleRow {
         role: Role::SchoolLeader,
@@ -101,6 +109,7 @@ pub const ROLE_TABLE: &[RoleRow] = &[
         school: true,
         aggregate: true,
         widened_by_agreements: true,
+        writes_data: true,
     },
     RoleRow {
         role: Role::Analyst,
@@ -109,6 +118,7 @@ pub const ROLE_TABLE: &[RoleRow] = &[
         school: false,
         aggregate: true,
         widened_by_agreements: false,
+        writes_data: false,
     },
     RoleRow {
         role: Role::SyncAgent,
@@ -117,6 +127,7 @@ pub const ROLE_TABLE: &[RoleRow] = &[
         school: false,
         aggregate: false,
         widened_by_agreements: false,
+        writes_data: true,
     },
 ];
 
@@ -248,6 +259,47 @@ pub fn organisation_grants(organisation: &organisation::Model, level: AccessLeve
             .into_iter()
             .collect(),
         _ => Vec::new(),
+    }
+}
+
+/// What an organisation may write: the data it holds. An LA holds its maintained
+/// schools' data and publishes its own LA figures; a trust holds its academies'; a
+/// school its own. Writing follows holding, not reading: an LA reads every school in its
+/// area but an academy's figures come from its trust. The hub's own organisation
+/// publishes official statistics at every level, so its sync agent writes anywhere.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteScope {
+    /// `KIND:CODE` of the writer's organisation, for error messages.
+    pub writer: String,
+    everything: bool,
+    schools: Vec<Grant>,
+    /// The LA whose own `LA`-level figures the writer publishes.
+    la_code: Option<String>,
+}
+
+impl WriteScope {
+    /// The write scope of an organisation's staff or sync agent.
+    pub fn of(organisation: &organisation::Model) -> WriteScope {
+        let kind = OrganisationKind::parse(&organisation.kind);
+        WriteScope {
+            writer: format!("{}:{}", organisation.kind, organisation.code),
+            everything: kind == Some(K::Hub),
+            schools: organisation_grants(organisation, AccessLevel::Pupil)
+                .into_iter()
+                .filter(|g| !matches!(g, Grant::ResidentIn(_)))
+                .collect(),
+            la_code: (kind == Some(K::LocalAuthority)).then(|| organisation.code.clone()),
+        }
+    }
+
+    /// A school's figures and pupil records.
+    pub fn covers_school(&self, school: &school::Model) -> bool {
+        self.everything || self.schools.iter().any(|g| g.covers_school(school))
+    }
+
+    /// An area figure (`LA`, `REGION`, `NATIONAL`).
+    pub fn covers_area(&self, level: GeographicLevel, code: &str) -> bool {
+        self.everything || (level == GeographicLevel::La && self.la_code.as_deref() == Some(code))
     }
 }
 
@@ -531,18 +583,21 @@ impl Access {
     /// disclosure control before they leave).
     pub fn visible_figures(&self) -> Condition {
         use entities::observation::Column;
+        self.visible_figures_in(Column::GeographicLevel, Column::SchoolUrn)
+    }
+
+    /// [`Access::visible_figures`] over any table that keys figures the same way (the
+    /// record of deleted figures, which the change feed shows beside live ones).
+    pub fn visible_figures_in<C: ColumnTrait>(&self, level: C, school_urn: C) -> Condition {
         let school_level = GeographicLevel::School.as_str();
         let mut condition = Condition::any();
         if self.has_any(AccessLevel::School) {
-            condition = condition.add(
-                Column::GeographicLevel.eq(school_level).and(
-                    Column::SchoolUrn
-                        .in_subquery(urns_where(self.visible_schools(AccessLevel::School))),
-                ),
-            );
+            condition = condition.add(level.eq(school_level).and(
+                school_urn.in_subquery(urns_where(self.visible_schools(AccessLevel::School))),
+            ));
         }
         if self.scope.aggregate {
-            condition = condition.add(Column::GeographicLevel.ne(school_level));
+            condition = condition.add(level.ne(school_level));
         }
         if condition.is_empty() {
             condition = condition.add(never());
@@ -584,6 +639,32 @@ impl Access {
                 .add(Column::ConsumerId.eq(p.organisation.id)),
             None => Condition::all().add(never()),
         }
+    }
+
+    /// Bulk writes (sync): the caller's [`WriteScope`], if one of its roles writes data.
+    pub fn require_writer(&self) -> Result<WriteScope> {
+        let principal = self.require_principal()?;
+        if principal.roles.iter().any(|r| role_row(*r).writes_data) {
+            Ok(WriteScope::of(&principal.organisation))
+        } else {
+            Err(Error::Forbidden(
+                "your roles do not write data; a SYNC_AGENT or an officer of the data's \
+                 organisation does"
+                    .to_owned(),
+            ))
+        }
+    }
+
+    /// SQL over `sync_run`: a hub administrator sees every run, anyone else its own
+    /// organisation's.
+    pub fn visible_sync_runs(&self) -> Result<Condition> {
+        use entities::sync_run::Column;
+        let principal = self.require_principal()?;
+        Ok(if principal.roles.contains(&Role::HubAdmin) {
+            Condition::all()
+        } else {
+            Condition::all().add(Column::OrganisationId.eq(principal.organisation.id))
+        })
     }
 
     /// Hub administration: the audit log, every agreement.

@@ -1,16 +1,21 @@
 //! The `baseline-hub` command line: `serve` (the default), `migrate`, `seed`,
-//! `export-schema` and `token`.
+//! `export-schema`, `token` and `import`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::auth::{Claims, mint, parse_org_ref};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::access::WriteScope;
+use crate::auth::{Claims, Principal, mint, parse_org_ref};
+use crate::cache::ResponseCache;
 use crate::config::Config;
 use crate::domain::Role;
 use crate::seed::Scale;
 use crate::startup::{Application, shutdown_signal};
+use crate::sync::{Source, Writer, import};
 use crate::telemetry::{self, Metrics};
 use crate::{db, graphql, seed};
 
@@ -41,6 +46,27 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Import figures from a CSV file in the official open-statistics layout.
+    Import {
+        /// The CSV file (see docs/import-example.csv for the accepted layout).
+        file: PathBuf,
+        /// The organisation the figures come from, as KIND:CODE; its write scope applies.
+        /// The default, the hub itself, publishes official statistics at every level.
+        #[arg(long, default_value = "HUB:HUB")]
+        org: String,
+        /// Validate the whole file first and write nothing if any row is bad.
+        #[arg(long)]
+        strict: bool,
+        /// Start from the top even if an earlier import of this file stopped half-way.
+        #[arg(long)]
+        restart: bool,
+        /// Write every rejected row (line, field, reason) to this CSV file.
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+        /// Figures per transaction (and per checkpoint).
+        #[arg(long, default_value_t = crate::sync::import::DEFAULT_BATCH)]
+        batch: usize,
+    },
     /// Mint a development token (only where a development signing secret is configured).
     Token {
         /// The organisation, as KIND:CODE, e.g. LOCAL_AUTHORITY:852 or TRUST:10012.
@@ -56,6 +82,13 @@ enum Command {
         #[arg(long, default_value_t = 8)]
         hours: u64,
     },
+}
+
+impl Cli {
+    /// The command line of this process (exits with usage on bad arguments).
+    pub fn from_args() -> Cli {
+        Cli::parse()
+    }
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -80,6 +113,23 @@ pub async fn run(cli: Cli) -> ExitCode {
             sub,
             hours,
         } => token(config, &org, roles, sub, hours).await,
+        Command::Import {
+            file,
+            org,
+            strict,
+            restart,
+            rejects,
+            batch,
+        } => {
+            let options = import::Options {
+                path: file,
+                strict,
+                restart,
+                batch: batch.clamp(1, crate::sync::rows::MAX_ROWS_PER_CALL),
+                rejects,
+            };
+            import_command(config, &org, options).await
+        }
         Command::ExportSchema { .. } => Ok(()),
     };
     match result {
@@ -147,6 +197,114 @@ async fn seed_command(config: Config, scale: Scale) -> Result<(), String> {
         summary.pupil_records
     );
     Ok(())
+}
+
+async fn import_command(config: Config, org: &str, options: import::Options) -> Result<(), String> {
+    let (kind, code) = parse_org_ref(org).ok_or_else(|| {
+        format!("--org must be KIND:CODE, e.g. LOCAL_AUTHORITY:852 (got {org:?})")
+    })?;
+    let db = open_database(&config).await?;
+    let organisation = db::organisation_by_code(&db, kind, code)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no organisation {org}"))?;
+    let user = std::env::var("USER").unwrap_or_else(|_| "operator".to_owned());
+    let writer = Writer {
+        scope: WriteScope::of(&organisation),
+        principal: Principal {
+            subject: format!("cli:{user}"),
+            kind,
+            organisation,
+            roles: vec![Role::SyncAgent],
+        },
+        source: Source::CsvImport,
+    };
+    let size = std::fs::metadata(&options.path)
+        .map_err(|e| format!("cannot read {}: {e}", options.path.display()))?
+        .len();
+    let bar = ImportProgress::new(size);
+    let summary = import::run(&db, &writer, &options, &bar)
+        .await
+        .map_err(|e| e.to_string());
+    bar.0.finish_and_clear();
+    let summary = summary?;
+    if summary.already_imported {
+        println!(
+            "{} was imported completely by sync run {}; nothing to do (use --restart to import it again)",
+            options.path.display(),
+            summary.run_id
+        );
+        return Ok(());
+    }
+    if let Some(line) = summary.resumed_after_line {
+        println!("resumed sync run {} after line {line}", summary.run_id);
+    }
+    println!(
+        "imported {} in {:.1}s (sync run {}): {} lines, {} figures ({:.0}/s): {} written, {} unchanged, {} not published, {} lines rejected",
+        options.path.display(),
+        summary.elapsed.as_secs_f64(),
+        summary.run_id,
+        summary.lines,
+        summary.figures,
+        summary.figures_per_second(),
+        summary.written,
+        summary.unchanged,
+        summary.not_published,
+        summary.rejected
+    );
+    if summary.written > 0 {
+        invalidate_after_import(&config, &summary.indicators).await;
+    }
+    Ok(())
+}
+
+/// Tells running hubs that figures changed. Through Redis this reaches every instance;
+/// without Redis each hub's in-process cache expires the old answers within
+/// `CACHE_TTL_SECONDS`.
+async fn invalidate_after_import(config: &Config, indicators: &[String]) {
+    if config.cache.redis_url.is_none() {
+        println!(
+            "note: no REDIS_URL, so running hubs see the new figures when their cached answers expire (CACHE_TTL_SECONDS)"
+        );
+        return;
+    }
+    let Ok(cache) = ResponseCache::new(&config.cache, String::new(), Metrics::new()) else {
+        eprintln!(
+            "warning: could not reach Redis to invalidate cached answers; they expire within CACHE_TTL_SECONDS"
+        );
+        return;
+    };
+    let tags: Vec<String> = indicators
+        .iter()
+        .map(|code| crate::cache::tags::figures(code))
+        .chain([crate::cache::tags::ALL_FIGURES.to_owned()])
+        .collect();
+    cache.invalidate(&tags).await;
+}
+
+/// The import's progress bar: bytes of the file, figures and figures per second.
+struct ImportProgress(ProgressBar, std::time::Instant);
+
+impl ImportProgress {
+    fn new(bytes: u64) -> Self {
+        let bar = ProgressBar::new(bytes);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        ImportProgress(bar, std::time::Instant::now())
+    }
+}
+
+impl import::Progress for ImportProgress {
+    fn advance(&self, bytes: u64, figures: u64) {
+        self.0.set_position(bytes);
+        let rate = figures as f64 / self.1.elapsed().as_secs_f64().max(1e-9);
+        self.0
+            .set_message(format!("{figures} figures, {rate:.0}/s"));
+    }
 }
 
 fn export_schema(output: Option<&std::path::Path>) -> ExitCode {

@@ -68,7 +68,9 @@ pub struct Limits {
     pub max_complexity: usize,
     /// `MAX_PAGE_SIZE`, default 500: the largest `first` a connection accepts.
     pub max_page_size: usize,
-    /// `MAX_BODY_BYTES`, default 256 KiB; larger bodies get HTTP 413.
+    /// `MAX_BODY_BYTES`, default 8 MiB; larger bodies get HTTP 413. Sized for a sync
+    /// call of 10,000 pupil records (about 4 MiB of JSON) with room to spare; the
+    /// parser's own limits (depth, complexity, recursion) bound the work either way.
     pub max_body_bytes: usize,
     /// `MAX_BATCH_SIZE`, default 10 operations in one batched POST.
     pub max_batch: usize,
@@ -80,7 +82,7 @@ impl Default for Limits {
             max_depth: 12,
             max_complexity: 20_000,
             max_page_size: 500,
-            max_body_bytes: 256 * 1024,
+            max_body_bytes: 8 * 1024 * 1024,
             max_batch: 10,
         }
     }

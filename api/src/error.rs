@@ -48,6 +48,15 @@ pub enum Error {
     /// acceptable (page too large, unknown indicator, malformed period…).
     #[error("{0}")]
     BadUserInput(String),
+    /// `BAD_USER_INPUT`: rows of a bulk write that cannot be stored, each named by its
+    /// index, field and reason (in `extensions.rows`), so a sync client can fix its
+    /// data without guessing. Nothing of the call was written.
+    #[error("{} row(s) rejected; nothing was written (see extensions.rows)", .0.len())]
+    InvalidRows(Vec<RowProblem>),
+    /// `FORBIDDEN`: rows of a bulk write outside the caller's write scope (in
+    /// `extensions.rows`). Nothing of the call was written.
+    #[error("{} row(s) are outside your write scope; nothing was written (see extensions.rows)", .0.len())]
+    ForbiddenRows(Vec<RowProblem>),
     /// `NOT_FOUND`: a direct request for something that does not exist.
     #[error("{0} not found")]
     NotFound(String),
@@ -64,6 +73,23 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One reason a row of a bulk write was refused. Never carries the row's values: a
+/// reason that echoed a raw pupil number would leak it into responses and logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowProblem {
+    /// Position of the row in the request (0-based) or line of the file (1-based).
+    pub index: usize,
+    /// The input field at fault, in the client's spelling (`indicatorCode`).
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl std::fmt::Display for RowProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "row {}, {}: {}", self.index, self.field, self.reason)
+    }
+}
 
 /// The full database error is logged here, once, and dropped: only its class travels
 /// on, which keeps `Error` cloneable (DataLoader shares one error with every waiting
@@ -88,8 +114,8 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::Unauthenticated => ErrorCode::Unauthenticated,
-            Error::Forbidden(_) => ErrorCode::Forbidden,
-            Error::BadUserInput(_) => ErrorCode::BadUserInput,
+            Error::Forbidden(_) | Error::ForbiddenRows(_) => ErrorCode::Forbidden,
+            Error::BadUserInput(_) | Error::InvalidRows(_) => ErrorCode::BadUserInput,
             Error::NotFound(_) => ErrorCode::NotFound,
             Error::Unavailable => ErrorCode::Unavailable,
             Error::Database | Error::Internal(_) => ErrorCode::Internal,
@@ -120,6 +146,28 @@ impl From<Error> for async_graphql::Error {
             tracing::error!(%detail, "internal error");
         }
         let code = err.code().as_str();
-        async_graphql::Error::new(err.to_string()).extend_with(|_, ext| ext.set("code", code))
+        let rows = match &err {
+            Error::InvalidRows(problems) | Error::ForbiddenRows(problems) => {
+                Some(async_graphql::Value::List(
+                    problems
+                        .iter()
+                        .map(|p| {
+                            async_graphql::value!({
+                                "index": p.index,
+                                "field": p.field,
+                                "reason": p.reason.clone(),
+                            })
+                        })
+                        .collect(),
+                ))
+            }
+            _ => None,
+        };
+        async_graphql::Error::new(err.to_string()).extend_with(|_, ext| {
+            ext.set("code", code);
+            if let Some(rows) = rows {
+                ext.set("rows", rows);
+            }
+        })
     }
 }

@@ -41,6 +41,7 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     pub disclosure: Disclosure,
     pub cache: ResponseCache,
+    pub pupil_key_secret: Option<Arc<[u8]>>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -458,6 +459,7 @@ fn context(state: &AppState, access: Access) -> RequestContext {
         state.limits.clone(),
         state.disclosure,
         state.cache.clone(),
+        state.pupil_key_secret.clone(),
     )
 }
 

@@ -20,4 +20,5 @@ pub mod http;
 pub mod pseudonym;
 pub mod seed;
 pub mod startup;
+pub mod sync;
 pub mod telemetry;

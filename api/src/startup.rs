@@ -71,6 +71,7 @@ impl Application {
             metrics,
             limits: Arc::new(config.limits.clone()),
             disclosure: config.disclosure,
+            pupil_key_secret: config.pupil_key_secret.as_deref().map(Arc::from),
         };
         Ok(Application { listener, state })
     }

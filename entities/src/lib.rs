@@ -7,8 +7,10 @@
 //! at the boundary. The schema itself is owned by the `migration` crate.
 
 pub mod audit_event;
+pub mod feed_sequence;
 pub mod indicator;
 pub mod observation;
+pub mod observation_deletion;
 pub mod organisation;
 pub mod pupil_record;
 pub mod region;
@@ -18,8 +20,10 @@ pub mod sync_run;
 
 pub mod prelude {
     pub use super::audit_event::Entity as AuditEvent;
+    pub use super::feed_sequence::Entity as FeedSequence;
     pub use super::indicator::Entity as Indicator;
     pub use super::observation::Entity as Observation;
+    pub use super::observation_deletion::Entity as ObservationDeletion;
     pub use super::organisation::Entity as Organisation;
     pub use super::pupil_record::Entity as PupilRecord;
     pub use super::region::Entity as Region;

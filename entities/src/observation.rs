@@ -28,6 +28,9 @@ pub struct Model {
     pub source_organisation_id: Option<i32>,
     pub sync_run_id: Option<i64>,
     pub updated_at: DateTimeUtc,
+    /// Position of the latest write to this figure in the change feed; numbers are
+    /// handed out in commit order (see `feed_sequence`).
+    pub change_seq: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

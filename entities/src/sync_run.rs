@@ -22,6 +22,16 @@ pub struct Model {
     pub rows_received: i64,
     pub rows_written: i64,
     pub rows_rejected: i64,
+    /// `OBSERVATIONS`, `PUPIL_RECORDS` or `OBSERVATION_DELETIONS`.
+    pub kind: String,
+    /// Rows that matched what was already stored, so nothing was written for them.
+    pub rows_unchanged: i64,
+    /// Why a `FAILED` run failed.
+    pub error: Option<String>,
+    /// Imports: byte offset just past the last committed row, so a rerun resumes there.
+    pub checkpoint_offset: Option<i64>,
+    /// Imports: number of the line that starts at `checkpoint_offset`.
+    pub checkpoint_line: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,3 +12,4 @@ mod pupils;
 mod reference;
 mod schema;
 mod sharing;
+mod sync;

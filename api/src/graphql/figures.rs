@@ -58,6 +58,23 @@ impl Observation {
         if self.withheld { None } else { number }
     }
 
+    /// Nodes for rows fetched outside the figure queries (the change feed), each
+    /// marked as disclosure control decides for this caller.
+    pub async fn protected(
+        ctx: &Context<'_>,
+        rows: Vec<observation::Model>,
+    ) -> Result<Vec<Observation>> {
+        let rc = request_context(ctx)?;
+        let withheld = withheld_figures(rc, loaders(ctx)?, &rows).await?;
+        Ok(Observation::list(rows)
+            .into_iter()
+            .map(|mut node| {
+                node.withheld = withheld.contains(&node.row.id);
+                node
+            })
+            .collect())
+    }
+
     /// Nodes for one list of rows.
     fn list(rows: Vec<observation::Model>) -> Vec<Observation> {
         let source = SchoolSource::Page(ObservationPage::new(&rows));

@@ -21,6 +21,7 @@ mod pupils;
 mod reference;
 mod schools;
 mod sharing;
+mod sync;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -49,12 +50,13 @@ pub struct Query(
     pupils::PupilQuery,
     audit::AuditQuery,
     sharing::SharingQuery,
+    sync::SyncQuery,
 );
 
 /// Writes. Each mutation checks the policy, changes its rows and records its audit
 /// event in one transaction.
 #[derive(MergedObject, Default)]
-pub struct Mutation(sharing::SharingMutation);
+pub struct Mutation(sharing::SharingMutation, sync::SyncMutation);
 
 pub type HubSchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -89,6 +91,9 @@ pub struct RequestContext {
     /// Writers invalidate through it; readers record what they read in `hints`.
     pub cache: ResponseCache,
     pub hints: Arc<Hints>,
+    /// Key of the hash that replaces pupil numbers in pupil-record writes; `None` when
+    /// not configured (such writes are then refused).
+    pub pupil_key_secret: Option<Arc<[u8]>>,
     access: Access,
 }
 
@@ -99,6 +104,7 @@ impl RequestContext {
         limits: Arc<Limits>,
         disclosure: Disclosure,
         cache: ResponseCache,
+        pupil_key_secret: Option<Arc<[u8]>>,
     ) -> Self {
         RequestContext {
             db,
@@ -107,6 +113,7 @@ impl RequestContext {
             disclosure,
             cache,
             hints: Arc::default(),
+            pupil_key_secret,
             access,
         }
     }

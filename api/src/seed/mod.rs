@@ -127,6 +127,9 @@ pub async fn seed(
     let mut pupils = Batch::default();
     let mut done = 0;
     let mut next_report = 1;
+    // Seeded figures take the first change-feed positions, in insertion order, so a
+    // partner reading the feed from the start receives the whole baseline.
+    let mut feed = FeedPositions::default();
     for la in &register.las {
         for batch in register.schools[la.schools.clone()].chunks(SCHOOLS_PER_BATCH) {
             let outputs: Vec<SchoolOutput> = batch
@@ -147,7 +150,9 @@ pub async fn seed(
             // foreign keys.
             for output in outputs {
                 for row in output.observations {
-                    observations.push(&txn, observation_model(row)).await?;
+                    observations
+                        .push(&txn, observation_model(row, feed.next()))
+                        .await?;
                 }
                 for row in output.pupil_records {
                     pupils.push(&txn, pupil_record_model(row)).await?;
@@ -169,10 +174,13 @@ pub async fn seed(
     }
 
     for row in totals.rows() {
-        observations.push(&txn, observation_model(row)).await?;
+        observations
+            .push(&txn, observation_model(row, feed.next()))
+            .await?;
     }
     observations.flush(&txn).await?;
     pupils.flush(&txn).await?;
+    feed.save(&txn).await?;
     let summary = SeedSummary {
         regions,
         organisations: organisations.len() as u64,
@@ -404,7 +412,24 @@ fn school_model(
     })
 }
 
-fn observation_model(row: ObservationRow) -> observation::ActiveModel {
+/// Hands out change-feed positions to seeded figures and records the last one.
+#[derive(Default)]
+struct FeedPositions {
+    last: i64,
+}
+
+impl FeedPositions {
+    fn next(&mut self) -> i64 {
+        self.last += 1;
+        self.last
+    }
+
+    async fn save(&self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+        crate::sync::store::set_position(db, self.last).await
+    }
+}
+
+fn observation_model(row: ObservationRow, change_seq: i64) -> observation::ActiveModel {
     observation::ActiveModel {
         id: NotSet,
         indicator_code: Set(row.indicator_code.to_owned()),
@@ -420,6 +445,7 @@ fn observation_model(row: ObservationRow) -> observation::ActiveModel {
         source_organisation_id: Set(None),
         sync_run_id: Set(None),
         updated_at: Set(UPDATED_AT),
+        change_seq: Set(change_seq),
     }
 }
 

@@ -1,0 +1,412 @@
+//! The SQL a sync runs: multi-row upserts that skip unchanged rows, deletions that
+//! leave a record for the change feed, and the feed counter.
+//!
+//! Written as SQL text rather than through sea-query because the heart of it — "insert,
+//! or update only if something differs" — is spelled differently by the two backends
+//! (`IS DISTINCT FROM` in PostgreSQL, `IS NOT` in SQLite) and must stay one statement
+//! per chunk of rows to be fast. Every value is a bound parameter.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
+
+use super::rows::{Figure, FigureKey, PupilRow};
+
+/// Rows per statement: 14 columns × 1,000 stays under SQLite's 32,766 bound
+/// parameters and PostgreSQL's 65,535, and is large enough that round trips do not
+/// dominate.
+const ROWS_PER_STATEMENT: usize = 1_000;
+
+/// The counter row behind `observation.change_seq`.
+const OBSERVATION_FEED: &str = "observation";
+
+/// A multi-row upsert on a table with a natural key.
+struct Upsert {
+    table: &'static str,
+    columns: &'static [&'static str],
+    /// The unique key the conflict is detected on.
+    key: &'static [&'static str],
+    /// Columns whose difference means the row changed (bookkeeping columns such as
+    /// `updated_at` are left out, so a resent row is recognised as unchanged).
+    compared: &'static [&'static str],
+}
+
+impl Upsert {
+    fn sql(&self, backend: DbBackend, rows: usize) -> String {
+        let width = self.columns.len();
+        let mut sql = format!(
+            "INSERT INTO {} ({}) VALUES ",
+            self.table,
+            self.columns.join(", ")
+        );
+        for row in 0..rows {
+            if row > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for col in 0..width {
+                if col > 0 {
+                    sql.push_str(", ");
+                }
+                match backend {
+                    DbBackend::Postgres => sql.push_str(&format!("${}", row * width + col + 1)),
+                    _ => sql.push('?'),
+                }
+            }
+            sql.push(')');
+        }
+        let updates: Vec<String> = self
+            .columns
+            .iter()
+            .filter(|c| !self.key.contains(c))
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
+        let changed = match backend {
+            DbBackend::Postgres => format!(
+                "({}) IS DISTINCT FROM ({})",
+                self.compared
+                    .iter()
+                    .map(|c| format!("{}.{c}", self.table))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                self.compared
+                    .iter()
+                    .map(|c| format!("excluded.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => self
+                .compared
+                .iter()
+                .map(|c| format!("{t}.{c} IS NOT excluded.{c}", t = self.table))
+                .collect::<Vec<_>>()
+                .join(" OR "),
+        };
+        sql.push_str(&format!(
+            " ON CONFLICT ({}) DO UPDATE SET {} WHERE {changed}",
+            self.key.join(", "),
+            updates.join(", ")
+        ));
+        sql
+    }
+}
+
+const OBSERVATION: Upsert = Upsert {
+    table: "observation",
+    columns: &[
+        "indicator_code",
+        "period",
+        "geographic_level",
+        "area_code",
+        "pupil_group",
+        "school_urn",
+        "school_count",
+        "numerator",
+        "denominator",
+        "value",
+        "source_organisation_id",
+        "sync_run_id",
+        "updated_at",
+        "change_seq",
+    ],
+    key: &[
+        "indicator_code",
+        "period",
+        "geographic_level",
+        "area_code",
+        "pupil_group",
+    ],
+    compared: &[
+        "school_urn",
+        "school_count",
+        "numerator",
+        "denominator",
+        "value",
+    ],
+};
+
+const PUPIL_RECORD: Upsert = Upsert {
+    table: "pupil_record",
+    columns: &[
+        "pupil_key",
+        "period",
+        "school_urn",
+        "home_la_code",
+        "year_group",
+        "disadvantaged",
+        "sen_status",
+        "eal",
+        "in_care",
+        "sessions_possible",
+        "sessions_missed",
+        "suspensions",
+        "permanently_excluded",
+        "left_for_ehe",
+        "missing_education",
+        "ks2_rwm_expected",
+        "ks4_attainment8",
+        "ks4_progress8",
+        "updated_at",
+    ],
+    key: &["pupil_key", "period", "school_urn"],
+    compared: &[
+        "home_la_code",
+        "year_group",
+        "disadvantaged",
+        "sen_status",
+        "eal",
+        "in_care",
+        "sessions_possible",
+        "sessions_missed",
+        "suspensions",
+        "permanently_excluded",
+        "left_for_ehe",
+        "missing_education",
+        "ks2_rwm_expected",
+        "ks4_attainment8",
+        "ks4_progress8",
+    ],
+};
+
+/// Takes `count` change-feed positions and returns the first. The `UPDATE` locks the
+/// counter row until the transaction ends, so concurrent writers queue here and take
+/// their positions in the order they commit (see `sync`'s module docs).
+pub async fn take_positions<C: ConnectionTrait>(db: &C, count: usize) -> Result<i64, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "UPDATE feed_sequence SET value = value + $1 WHERE name = $2 RETURNING value"
+        }
+        _ => "UPDATE feed_sequence SET value = value + ? WHERE name = ? RETURNING value",
+    };
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [(count as i64).into(), OBSERVATION_FEED.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("feed_sequence has no observation row".to_owned()))?;
+    let last: i64 = row.try_get("", "value")?;
+    Ok(last - count as i64 + 1)
+}
+
+/// The last position taken by a committed write. Following the feed from here misses
+/// nothing: a write still in flight holds the counter and takes later positions.
+pub async fn head<C: ConnectionTrait>(db: &C) -> Result<i64, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => "SELECT value FROM feed_sequence WHERE name = $1",
+        _ => "SELECT value FROM feed_sequence WHERE name = ?",
+    };
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [OBSERVATION_FEED.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("feed_sequence has no observation row".to_owned()))?;
+    row.try_get("", "value")
+}
+
+/// Sets the counter (after the seed has numbered its rows itself).
+pub async fn set_position<C: ConnectionTrait>(db: &C, value: i64) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => "UPDATE feed_sequence SET value = $1 WHERE name = $2",
+        _ => "UPDATE feed_sequence SET value = ? WHERE name = ?",
+    };
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [value.into(), OBSERVATION_FEED.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Who wrote a set of rows, and when.
+#[derive(Clone, Copy, Debug)]
+pub struct Stamp {
+    pub source_organisation_id: Option<i32>,
+    pub sync_run_id: i64,
+    pub at: DateTime<Utc>,
+}
+
+/// Upserts figures, numbering them from `first_position`; returns how many rows were
+/// inserted or changed (unchanged rows are not touched and keep their position).
+pub async fn upsert_figures<C: ConnectionTrait>(
+    db: &C,
+    figures: &[Figure],
+    first_position: i64,
+    stamp: Stamp,
+) -> Result<u64, DbErr> {
+    let mut written = 0;
+    for (chunk_index, chunk) in figures.chunks(ROWS_PER_STATEMENT).enumerate() {
+        let base = first_position + (chunk_index * ROWS_PER_STATEMENT) as i64;
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * OBSERVATION.columns.len());
+        for (i, f) in chunk.iter().enumerate() {
+            values.extend([
+                f.indicator_code.clone().into(),
+                f.period.clone().into(),
+                f.level.as_str().into(),
+                f.area_code.clone().into(),
+                f.pupil_group.as_str().into(),
+                f.school_urn.into(),
+                f.school_count.into(),
+                f.numerator.into(),
+                f.denominator.into(),
+                f.value.into(),
+                stamp.source_organisation_id.into(),
+                Some(stamp.sync_run_id).into(),
+                stamp.at.into(),
+                (base + i as i64).into(),
+            ]);
+        }
+        written += execute(db, &OBSERVATION, chunk.len(), values).await?;
+    }
+    Ok(written)
+}
+
+/// Upserts pupil records; returns how many were inserted or changed.
+pub async fn upsert_pupils<C: ConnectionTrait>(
+    db: &C,
+    rows: &[PupilRow],
+    at: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let mut written = 0;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * PUPIL_RECORD.columns.len());
+        for r in chunk {
+            values.extend([
+                r.pupil_key.clone().into(),
+                r.period.clone().into(),
+                r.school_urn.into(),
+                r.home_la_code.clone().into(),
+                r.year_group.into(),
+                r.disadvantaged.into(),
+                r.sen_status.as_str().into(),
+                r.eal.into(),
+                r.in_care.into(),
+                r.sessions_possible.into(),
+                r.sessions_missed.into(),
+                r.suspensions.into(),
+                r.permanently_excluded.into(),
+                r.left_for_ehe.into(),
+                r.missing_education.into(),
+                r.ks2_rwm_expected.into(),
+                r.ks4_attainment8.into(),
+                r.ks4_progress8.into(),
+                at.into(),
+            ]);
+        }
+        written += execute(db, &PUPIL_RECORD, chunk.len(), values).await?;
+    }
+    Ok(written)
+}
+
+async fn execute<C: ConnectionTrait>(
+    db: &C,
+    upsert: &Upsert,
+    rows: usize,
+    values: Vec<Value>,
+) -> Result<u64, DbErr> {
+    let backend = db.get_database_backend();
+    let result = db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            upsert.sql(backend, rows),
+            values,
+        ))
+        .await?;
+    Ok(result.rows_affected())
+}
+
+/// Deletes figures by key and records each deletion at its own feed position, from
+/// `first_position`. Returns how many existed (and so were deleted).
+pub async fn delete_figures<C: ConnectionTrait>(
+    db: &C,
+    keys: &[FigureKey],
+    first_position: i64,
+    stamp: Stamp,
+) -> Result<u64, DbErr> {
+    let backend = db.get_database_backend();
+    let p = |n: usize| match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => "?".to_owned(),
+    };
+    let mut deleted = 0;
+    for (i, key) in keys.iter().enumerate() {
+        let values: Vec<Value> = vec![
+            key.indicator_code.clone().into(),
+            key.period.clone().into(),
+            key.level.as_str().into(),
+            key.area_code.clone().into(),
+            key.pupil_group.as_str().into(),
+        ];
+        let removed = db
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                format!(
+                    "DELETE FROM observation WHERE indicator_code = {} AND period = {} \
+                     AND geographic_level = {} AND area_code = {} AND pupil_group = {}",
+                    p(1),
+                    p(2),
+                    p(3),
+                    p(4),
+                    p(5)
+                ),
+                values.clone(),
+            ))
+            .await?
+            .rows_affected();
+        if removed == 0 {
+            continue;
+        }
+        deleted += removed;
+        let mut tombstone = values;
+        tombstone.extend([
+            key.school_urn.into(),
+            (first_position + i as i64).into(),
+            Some(stamp.sync_run_id).into(),
+            stamp.at.into(),
+        ]);
+        db.execute_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "INSERT INTO observation_deletion (indicator_code, period, geographic_level, \
+                 area_code, pupil_group, school_urn, change_seq, sync_run_id, deleted_at) \
+                 VALUES ({}) ON CONFLICT (indicator_code, period, geographic_level, area_code, \
+                 pupil_group) DO UPDATE SET change_seq = excluded.change_seq, \
+                 sync_run_id = excluded.sync_run_id, deleted_at = excluded.deleted_at",
+                (1..=9).map(p).collect::<Vec<_>>().join(", ")
+            ),
+            tombstone,
+        ))
+        .await?;
+    }
+    Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_upsert_numbers_parameters_and_compares_as_a_row() {
+        let sql = PUPIL_RECORD.sql(DbBackend::Postgres, 2);
+        assert!(sql.contains("($20, $21"), "{sql}");
+        assert!(sql.ends_with("excluded.ks4_progress8)"), "{sql}");
+        assert!(sql.contains("ON CONFLICT (pupil_key, period, school_urn)"));
+        assert!(!sql.contains("pupil_key = excluded.pupil_key"));
+        assert!(sql.contains("IS DISTINCT FROM"));
+    }
+
+    #[test]
+    fn sqlite_upsert_compares_column_by_column() {
+        let sql = OBSERVATION.sql(DbBackend::Sqlite, 1);
+        assert_eq!(sql.matches('?').count(), OBSERVATION.columns.len());
+        assert!(sql.contains("observation.value IS NOT excluded.value"));
+        assert!(!sql.contains("updated_at IS NOT"));
+    }
+}
