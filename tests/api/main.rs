@@ -6,6 +6,7 @@ mod auth;
 mod cache;
 mod disclosure;
 mod figures;
+mod import;
 mod limits;
 mod operations;
 mod pupils;

@@ -184,6 +184,9 @@ pub struct TestHub {
     /// agreement that has already expired) or check what the hub stored.
     pub database_url: String,
     pub client: reqwest::Client,
+    /// The settings the hub was started with, for a command-line process that must
+    /// act on the same database and cache (`TestHub::cli`).
+    pub settings: HashMap<String, String>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     postgres: Option<(String, String)>,
@@ -263,6 +266,7 @@ impl TestHub {
 
     async fn start(vars: HashMap<String, String>) -> TestHub {
         let database_url = vars["DATABASE_URL"].clone();
+        let settings = vars.clone();
         let config = Config::from_vars(&vars).expect("valid test config");
         let app = Application::build(config).await.expect("hub starts");
         let address = format!("http://{}", app.local_addr());
@@ -274,6 +278,7 @@ impl TestHub {
             address,
             database_url,
             client: reqwest::Client::new(),
+            settings,
             shutdown: Some(tx),
             server: Some(server),
             postgres: None,
@@ -290,6 +295,23 @@ impl TestHub {
             Some(server) => server.await.expect("server task did not panic"),
             None => Ok(()),
         }
+    }
+
+    /// The hub's command line as a separate process with this hub's settings (same
+    /// database, same cache prefix), not yet started. `program` is the `hub-cli`
+    /// binary: `env!("CARGO_BIN_EXE_hub-cli")`, which cargo sets for test targets only.
+    pub fn cli(&self, program: &str, args: &[&str]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(program);
+        command
+            .args(args)
+            .env_clear()
+            .envs(self.settings.iter().filter(|(k, _)| *k != "HUB_ADDR"))
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        command
     }
 
     /// A connection to the hub's own database.

@@ -40,7 +40,13 @@ pub const DEFAULT_BATCH: usize = 5_000;
 /// Markers official statistics use for a figure that is not published (`c`
 /// confidential, `x` unavailable, `z` not applicable, `u` low reliability, `:` not
 /// available, `low` rounded to zero): the cell is skipped, not rejected.
-const NOT_PUBLISHED: &[&str] = &["c", "x", "z", "u", ":", "low", ""];
+const NOT_PUBLISHED: &[&str] = &["c", "x", "z", "u", ":", "low"];
+
+fn is_not_published(text: &str) -> bool {
+    NOT_PUBLISHED
+        .iter()
+        .any(|marker| text.eq_ignore_ascii_case(marker))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -195,7 +201,6 @@ pub async fn run(
                 summary.lines += 1;
                 let mut problems = Problems::default();
                 let (inputs, skipped) = layout.figures(number as usize, &fields, &mut problems);
-                summary.not_published += skipped;
                 let figures: Vec<Figure> = inputs
                     .into_iter()
                     .filter_map(|input| {
@@ -209,6 +214,7 @@ pub async fn run(
                     })
                     .collect();
                 if problems.is_empty() {
+                    summary.not_published += skipped;
                     for figure in figures {
                         indicators.insert(figure.indicator_code.clone());
                         batch.push(figure);
@@ -878,7 +884,7 @@ impl Layout {
         };
         let mut number = |column: Option<usize>, field: &'static str| -> Option<f64> {
             let text = column.map(|c| fields[c].as_str())?;
-            if NOT_PUBLISHED.contains(&text.to_ascii_lowercase().as_str()) {
+            if text.is_empty() || is_not_published(text) {
                 return None;
             }
             match text.replace(',', "").parse::<f64>() {
@@ -889,42 +895,40 @@ impl Layout {
                 }
             }
         };
-        let mut out = Vec::new();
-        let mut skipped = 0;
-        match &self.values {
+        let cells: Vec<(&str, usize, Option<usize>, Option<usize>)> = match &self.values {
             Values::Long {
                 indicator,
                 value,
                 numerator,
                 denominator,
-            } => {
-                let text = fields[*value].to_ascii_lowercase();
-                if NOT_PUBLISHED.contains(&text.as_str()) {
-                    skipped += 1;
-                } else {
-                    let v = number(Some(*value), "value");
-                    let n = number(*numerator, "numerator");
-                    let d = number(*denominator, "denominator");
-                    if v.is_some() {
-                        out.push(figure(&fields[*indicator], v, n, d));
-                    }
-                }
+            } => vec![(
+                fields[*indicator].as_str(),
+                *value,
+                *numerator,
+                *denominator,
+            )],
+            Values::Wide(columns) => columns
+                .iter()
+                .map(|c| (c.code.as_str(), c.value, c.numerator, c.denominator))
+                .collect(),
+        };
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        for (code, value, numerator, denominator) in cells {
+            // A marked value is not published whatever else the line says; an empty
+            // one is worked out from numerator and denominator when they are given.
+            if is_not_published(&fields[value]) {
+                skipped += 1;
+                continue;
             }
-            Values::Wide(columns) => {
-                for column in columns {
-                    let text = fields[column.value].to_ascii_lowercase();
-                    if NOT_PUBLISHED.contains(&text.as_str()) {
-                        skipped += 1;
-                        continue;
-                    }
-                    let v = number(Some(column.value), "value");
-                    let n = number(column.numerator, "numerator");
-                    let d = number(column.denominator, "denominator");
-                    if v.is_some() {
-                        out.push(figure(&column.code, v, n, d));
-                    }
-                }
+            let v = number(Some(value), "value");
+            let n = number(numerator, "numerator");
+            let d = number(denominator, "denominator");
+            if v.is_none() && n.is_none() {
+                skipped += 1;
+                continue;
             }
+            out.push(figure(code, v, n, d));
         }
         (out, skipped)
     }

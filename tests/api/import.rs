@@ -1,0 +1,309 @@
+//! `baseline-hub import`, run as a real process against a test hub's database: valid
+//! rows are written and bad ones reported by line; `--strict` writes nothing when any
+//! row is bad; malformed files are refused clearly; a rerun is a no-op; and an import
+//! killed half-way completes when run again, with nothing written twice or missed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hub_tests::TestHub;
+use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+use serde_json::json;
+
+/// The hub's command line (see `tests/src/bin/hub-cli.rs`).
+const CLI: &str = env!("CARGO_BIN_EXE_hub-cli");
+
+struct Output {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+async fn import(hub: &TestHub, args: &[&str]) -> Output {
+    let mut all = vec!["import"];
+    all.extend_from_slice(args);
+    let out = hub
+        .cli(CLI, &all)
+        .output()
+        .await
+        .expect("run the import command");
+    Output {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn file(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hub-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+async fn scalar(hub: &TestHub, sql: &str) -> i64 {
+    let db = hub.db().await;
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index::<i64>(0).unwrap()
+}
+
+/// URNs of every school on the test register.
+async fn urns(hub: &TestHub) -> Vec<i64> {
+    let body = hub
+        .query(
+            None,
+            "{ schools(first: 500) { edges { node { urn } } } }",
+            json!({}),
+        )
+        .await;
+    body["data"]["schools"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["urn"].as_i64().unwrap())
+        .collect()
+}
+
+const LONG_HEADER: &str = "time_period,time_identifier,geographic_level,country_code,region_code,old_la_code,school_urn,pupil_group,indicator,value,numerator,denominator\n";
+
+#[tokio::test]
+async fn valid_rows_are_written_and_bad_ones_reported_by_line() {
+    let hub = TestHub::spawn().await;
+    let urn = urns(&hub).await[0];
+    let mut csv = LONG_HEADER.as_bytes().to_vec();
+    csv.extend(
+        format!(
+            "202425,Academic year,School,E92000001,,,{urn},Total,suspension_rate,,6,300\n\
+             202425,Academic year,Local authority,E92000001,E12000008,852,,Disadvantaged,cme_count,17,17,\n\
+             202425,Academic year,School,E92000001,,,{urn},Total,attendance_rate,lots,,\n\
+             202425,Academic year,School,E92000001,,,99999999,Total,attendance_rate,90,,\n\
+             202425,Calendar year,National,E92000001,,,,Total,ehe_count,100,100,\n\
+             202425,Academic year,Ward,E92000001,,,,Total,ehe_count,100,100,\n\
+             202425,Academic year,National,E92000001,,,,Total,no_such_indicator,1,1,\n\
+             202425,Academic year,National,E92000001,,,,Total,ehe_count,c,,\n"
+        )
+        .as_bytes(),
+    );
+    // Invalid UTF-8 in a field, then a truncated last line without a newline.
+    csv.extend(b"202425,Academic year,National,E92000001,,,,Total,ehe_count,1\xff2,,\n");
+    csv.extend(b"202425,Academic year,National,E92000001,,,,Tot");
+    let path = file("mixed.csv", &csv);
+    let rejects = path.with_extension("rejects.csv");
+    let out = import(
+        &hub,
+        &[
+            path.to_str().unwrap(),
+            "--rejects",
+            rejects.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(out.ok, "{} {}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("2 written")
+            && out.stdout.contains("1 not published")
+            && out.stdout.contains("7 lines rejected"),
+        "{}",
+        out.stdout
+    );
+    let report = std::fs::read_to_string(&rejects).unwrap();
+    let lines: Vec<&str> = report
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(lines, ["4", "5", "6", "7", "8", "10", "11"], "{report}");
+    assert!(report.contains("not valid UTF-8"), "{report}");
+    assert!(report.contains("truncated"), "{report}");
+
+    assert_eq!(
+        scalar(
+            &hub,
+            "SELECT COUNT(*) FROM observation WHERE geographic_level = 'LA' AND area_code = '852' \
+             AND indicator_code = 'cme_count' AND period = '2024/25' \
+             AND pupil_group = 'DISADVANTAGED' AND value = 17"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        scalar(
+            &hub,
+            &format!(
+                "SELECT COUNT(*) FROM observation WHERE area_code = '{urn}' AND indicator_code = 'suspension_rate' \
+                 AND period = '2024/25' AND pupil_group = 'ALL' AND value = 2.0"
+            )
+        )
+        .await,
+        1
+    );
+
+    // The same file again: recognised, nothing done.
+    let again = import(&hub, &[path.to_str().unwrap()]).await;
+    assert!(
+        again.ok && again.stdout.contains("nothing to do"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(
+        scalar(
+            &hub,
+            "SELECT COUNT(*) FROM sync_run WHERE source = 'CSV_IMPORT'"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn strict_imports_write_nothing_when_a_row_is_bad_and_bad_files_are_refused() {
+    let hub = TestHub::spawn().await;
+    let urn = urns(&hub).await[0];
+    let before = scalar(
+        &hub,
+        "SELECT COUNT(*) FROM observation WHERE sync_run_id IS NOT NULL",
+    )
+    .await;
+    let csv = format!(
+        "{LONG_HEADER}202425,Academic year,School,E92000001,,,{urn},Total,suspension_rate,,6,300\n\
+         202425,Academic year,School,E92000001,,,{urn},Total,attendance_rate,-4,,\n"
+    );
+    let path = file("strict.csv", csv.as_bytes());
+    let out = import(&hub, &[path.to_str().unwrap(), "--strict"]).await;
+    assert!(!out.ok);
+    assert!(out.stderr.contains("line 3, value"), "{}", out.stderr);
+    assert!(out.stderr.contains("nothing was written"), "{}", out.stderr);
+    assert_eq!(
+        scalar(
+            &hub,
+            "SELECT COUNT(*) FROM observation WHERE sync_run_id IS NOT NULL"
+        )
+        .await,
+        before
+    );
+
+    for (name, bytes, message) in [
+        ("empty.csv", &b""[..], "is empty"),
+        (
+            "header.csv",
+            &b"period,level,value\n2024/25,LA,3\n"[..],
+            "missing column(s) time_period",
+        ),
+        (
+            "novalues.csv",
+            &b"time_period,time_identifier,geographic_level,school_urn\n"[..],
+            "no value columns",
+        ),
+    ] {
+        let path = file(name, bytes);
+        let out = import(&hub, &[path.to_str().unwrap()]).await;
+        assert!(!out.ok, "{name} accepted");
+        assert!(out.stderr.contains(message), "{name}: {}", out.stderr);
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    }
+    let missing = import(&hub, &["/nonexistent/figures.csv"]).await;
+    assert!(
+        !missing.ok && missing.stderr.contains("cannot read"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[tokio::test]
+async fn an_import_killed_half_way_completes_when_run_again() {
+    let hub = TestHub::spawn().await;
+    let urns = urns(&hub).await;
+    // Every line a distinct figure with a value nothing else has: 77.77.
+    let mut csv = String::from(LONG_HEADER);
+    let mut expected = 0;
+    for urn in &urns {
+        for period in ["202122", "202223", "202324", "202425", "202526"] {
+            for group in ["Total", "Disadvantaged", "SEN support"] {
+                csv.push_str(&format!(
+                    "{period},Academic year,School,E92000001,,,{urn},{group},attendance_rate,,7777,10000\n"
+                ));
+                expected += 1;
+            }
+        }
+    }
+    let path = file("large.csv", csv.as_bytes());
+    let mut child = hub
+        .cli(CLI, &["import", path.to_str().unwrap(), "--batch", "10"])
+        .spawn()
+        .expect("start the import");
+
+    // Wait for the first checkpoint, then hold the feed counter so the import stops
+    // inside its next batch, and kill it there.
+    let db = hub.db().await;
+    let mut waited = Duration::ZERO;
+    while scalar(
+        &hub,
+        "SELECT COUNT(*) FROM sync_run WHERE source = 'CSV_IMPORT' AND checkpoint_offset IS NOT NULL",
+    )
+    .await
+        == 0
+    {
+        assert!(waited < Duration::from_secs(60), "the import made no progress");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        waited += Duration::from_millis(5);
+    }
+    let lock = db.begin().await.unwrap();
+    lock.execute_unprepared("UPDATE feed_sequence SET value = value WHERE name = 'observation'")
+        .await
+        .unwrap();
+    child.kill().await.expect("kill the import");
+    lock.rollback().await.unwrap();
+
+    let written = scalar(
+        &hub,
+        "SELECT COUNT(*) FROM observation WHERE numerator = 7777",
+    )
+    .await;
+    assert!(
+        written > 0 && written < expected,
+        "killed half-way: {written} of {expected} written"
+    );
+    assert_eq!(
+        scalar(
+            &hub,
+            "SELECT COUNT(*) FROM sync_run WHERE source = 'CSV_IMPORT' AND status = 'RUNNING'"
+        )
+        .await,
+        1
+    );
+
+    let out = import(&hub, &[path.to_str().unwrap(), "--batch", "500"]).await;
+    assert!(out.ok, "{} {}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("resumed sync run"), "{}", out.stdout);
+    assert_eq!(
+        scalar(
+            &hub,
+            "SELECT COUNT(*) FROM observation WHERE numerator = 7777 AND value = 77.77"
+        )
+        .await,
+        expected,
+        "every line written"
+    );
+    assert_eq!(
+        scalar(
+            &hub,
+            "SELECT CAST(SUM(rows_received) AS BIGINT) FROM sync_run WHERE source = 'CSV_IMPORT'"
+        )
+        .await,
+        expected,
+        "no line counted twice"
+    );
+    assert_eq!(
+        scalar(
+            &hub,
+            "SELECT COUNT(*) FROM sync_run WHERE source = 'CSV_IMPORT' AND status = 'SUCCEEDED'"
+        )
+        .await,
+        1
+    );
+}
