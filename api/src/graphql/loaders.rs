@@ -41,14 +41,18 @@ struct LocalAuthorities {
     by_code: HashMap<String, organisation::Model>,
 }
 
+/// One `_entities` field's batch, once made (or its failure).
+type EntityCell = OnceCell<Result<Arc<EntityBatch>, Error>>;
+
 /// Reference tables of one request, each read at most once.
 pub struct Loaders {
     db: DatabaseConnection,
     regions: OnceCell<HashMap<String, region::Model>>,
     local_authorities: OnceCell<LocalAuthorities>,
     indicators: OnceCell<HashMap<String, indicator::Model>>,
-    /// By the response key of their `_entities` field.
-    entities: Mutex<HashMap<String, Arc<OnceCell<Arc<EntityBatch>>>>>,
+    /// By the response key of their `_entities` field. A failure is kept too, so the
+    /// representations are read once however many entities then fail with it.
+    entities: Mutex<HashMap<String, Arc<EntityCell>>>,
 }
 
 impl Loaders {
@@ -152,12 +156,12 @@ impl Loaders {
                 .map_err(|_| Error::Internal("entity batches poisoned".to_owned()))?;
             cells.entry(name.to_owned()).or_default().clone()
         };
-        cell.get_or_try_init(|| async {
+        cell.get_or_init(|| async {
             let keys = keys()?;
-            Ok::<_, Error>(Arc::new(EntityBatch::load(&self.db, keys).await?))
+            Ok(Arc::new(EntityBatch::load(&self.db, keys).await?))
         })
         .await
-        .cloned()
+        .clone()
     }
 }
 
