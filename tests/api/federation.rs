@@ -457,7 +457,7 @@ async fn an_apollo_gateway_joins_the_hub_with_a_partner_subgraph_and_keeps_acces
         "federation::an_apollo_gateway_joins_the_hub_with_a_partner_subgraph_and_keeps_access";
     let Some(apollo) = tokio::task::spawn_blocking(move || node::apollo(test))
         .await
-        .expect("install task")
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
     else {
         return;
     };

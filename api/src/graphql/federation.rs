@@ -199,7 +199,10 @@ fn key<T: InputType>(value: Option<&Value>) -> Option<T> {
 
 /// An entity resolved one level deeper than `_entities`, at its index in the
 /// representations, so errors inside it carry that index in their path (see the
-/// module docs). The GraphQL type is the entity's own.
+/// module docs). The GraphQL type is the entity's own. The index is added with
+/// `ContextSelectionSet::with_index`, the call async-graphql's own lists use (public
+/// but undocumented); tests/api/federation.rs pins the resulting paths, directly and
+/// through a gateway.
 pub struct AtIndex<T> {
     index: Option<usize>,
     entity: T,
