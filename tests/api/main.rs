@@ -5,6 +5,7 @@ mod access;
 mod auth;
 mod cache;
 mod disclosure;
+mod federation;
 mod figures;
 mod import;
 mod limits;

@@ -8,6 +8,8 @@
 //!
 //! Set `TEST_LOG=1` to see the hubs' logs.
 
+pub mod node;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};

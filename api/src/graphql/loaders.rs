@@ -16,9 +16,13 @@
 //! so the statement count would depend on timing and machine load. A sibling page
 //! knows its full key set up front, so it never splits and never waits.
 //!
+//! Federation's `_entities` is a sibling page too: its `representations` argument names
+//! every key up front, so the entities of one `_entities` field load as one
+//! [`EntityBatch`].
+//!
 //! Everything here is per request, so nothing loaded for one caller can reach another.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use entities::{indicator, observation, organisation, region, school};
@@ -37,12 +41,18 @@ struct LocalAuthorities {
     by_code: HashMap<String, organisation::Model>,
 }
 
+/// One `_entities` field's batch, once made (or its failure).
+type EntityCell = OnceCell<Result<Arc<EntityBatch>, Error>>;
+
 /// Reference tables of one request, each read at most once.
 pub struct Loaders {
     db: DatabaseConnection,
     regions: OnceCell<HashMap<String, region::Model>>,
     local_authorities: OnceCell<LocalAuthorities>,
     indicators: OnceCell<HashMap<String, indicator::Model>>,
+    /// By the response key of their `_entities` field. A failure is kept too, so the
+    /// representations are read once however many entities then fail with it.
+    entities: Mutex<HashMap<String, Arc<EntityCell>>>,
 }
 
 impl Loaders {
@@ -52,6 +62,7 @@ impl Loaders {
             regions: OnceCell::new(),
             local_authorities: OnceCell::new(),
             indicators: OnceCell::new(),
+            entities: Mutex::new(HashMap::new()),
         }
     }
 
@@ -129,6 +140,93 @@ impl Loaders {
             })
             .await?;
         Ok(catalogue.get(code).cloned())
+    }
+
+    /// The entities of one `_entities` field (`name`, its response key); the first call
+    /// reads the keys with `keys` and loads them all.
+    pub async fn entity_batch(
+        &self,
+        name: &str,
+        keys: impl FnOnce() -> Result<EntityKeys, Error>,
+    ) -> Result<Arc<EntityBatch>, Error> {
+        let cell = {
+            let mut cells = self
+                .entities
+                .lock()
+                .map_err(|_| Error::Internal("entity batches poisoned".to_owned()))?;
+            cells.entry(name.to_owned()).or_default().clone()
+        };
+        cell.get_or_init(|| async {
+            let keys = keys()?;
+            Ok(Arc::new(EntityBatch::load(&self.db, keys).await?))
+        })
+        .await
+        .clone()
+    }
+}
+
+/// The keys named in one `_entities` field's representations.
+#[derive(Debug, Default)]
+pub struct EntityKeys {
+    pub school_urns: Vec<i32>,
+    pub organisation_ids: Vec<i32>,
+    /// Where each entity, as `(type name, key)`, stands in the representations, in order.
+    pub positions: HashMap<(String, String), VecDeque<usize>>,
+}
+
+/// The schools and organisations one `_entities` field asks for. Schools load when the
+/// batch is made (one query) and form one [`SchoolPage`], so their LAs and figures load
+/// together too; organisations load on first use (one query).
+pub struct EntityBatch {
+    page: Arc<SchoolPage>,
+    schools: HashMap<i32, school::Model>,
+    organisations: OrganisationSet,
+    positions: Mutex<HashMap<(String, String), VecDeque<usize>>>,
+}
+
+impl EntityBatch {
+    async fn load(db: &DatabaseConnection, keys: EntityKeys) -> Result<EntityBatch, Error> {
+        let rows = if keys.school_urns.is_empty() {
+            Vec::new()
+        } else {
+            school::Entity::find()
+                .filter(school::Column::Urn.is_in(keys.school_urns))
+                .order_by_asc(school::Column::Urn)
+                .all(db)
+                .await?
+        };
+        Ok(EntityBatch {
+            page: SchoolPage::new(&rows),
+            schools: rows.into_iter().map(|s| (s.urn, s)).collect(),
+            organisations: OrganisationSet::new(keys.organisation_ids),
+            positions: Mutex::new(keys.positions),
+        })
+    }
+
+    /// The position in the representations of the next entity resolved for this type
+    /// and key. A key named twice is resolved twice, to the same answer, so which of the
+    /// two takes which position does not matter.
+    pub fn claim_position(&self, typename: &str, key: &str) -> Option<usize> {
+        let mut positions = self.positions.lock().ok()?;
+        positions
+            .get_mut(&(typename.to_owned(), key.to_owned()))?
+            .pop_front()
+    }
+
+    /// A school of the batch, with the page it shares with the others; `None` when the
+    /// register has no such URN.
+    pub fn school(&self, urn: i32) -> Option<(Arc<SchoolPage>, school::Model)> {
+        let model = self.schools.get(&urn)?.clone();
+        Some((self.page.clone(), model))
+    }
+
+    /// An organisation of the batch; `None` when there is no such id.
+    pub async fn organisation(
+        &self,
+        db: &DatabaseConnection,
+        id: i32,
+    ) -> Result<Option<organisation::Model>, Error> {
+        self.organisations.get(db, id).await
     }
 }
 

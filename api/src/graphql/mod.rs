@@ -2,7 +2,8 @@
 //!
 //! One file per domain area: `reference` (regions, organisations, the indicator
 //! catalogue), `schools` (the register), `figures` (observations, time series, the
-//! disadvantage gap), `pupils` (pupil records, audited) and `audit` (the audit log). Resolvers stay thin: they read the request context, ask the
+//! disadvantage gap), `pupils` (pupil records, audited), `audit` (the audit log) and
+//! `federation` (the hub's entities, for a federation router). Resolvers stay thin: they read the request context, ask the
 //! `access` module, and query through sea-orm; nested fields load through `loaders`
 //! (per-request reference caches and sibling pages), so the number of SQL statements a
 //! request makes does not grow with the number of rows it returns.
@@ -13,6 +14,7 @@
 
 mod aggregate;
 mod audit;
+mod federation;
 mod figures;
 mod loaders;
 mod pagination;
@@ -29,7 +31,9 @@ use std::time::Instant;
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextRequest,
 };
-use async_graphql::{Context, EmptySubscription, MergedObject, Response, Schema, SchemaBuilder};
+use async_graphql::{
+    Context, EmptySubscription, MergedObject, Response, SDLExportOptions, Schema, SchemaBuilder,
+};
 use sea_orm::DatabaseConnection;
 
 use crate::access::Access;
@@ -51,6 +55,7 @@ pub struct Query(
     audit::AuditQuery,
     sharing::SharingQuery,
     sync::SyncQuery,
+    federation::EntityQuery,
 );
 
 /// Writes. Each mutation checks the policy, changes its rows and records its audit
@@ -69,6 +74,8 @@ pub fn build(limits: &Limits, metrics: Metrics) -> HubSchema {
 
 fn builder(limits: &Limits, metrics: Metrics) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        // A federation v2 subgraph: `_service { sdl }` and `_entities` (see `federation`).
+        .enable_federation()
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         // Fragment recursion is already an error; this bounds the parser's own work.
@@ -77,9 +84,13 @@ fn builder(limits: &Limits, metrics: Metrics) -> SchemaBuilder<Query, Mutation, 
         .extension(RequestOutcome { metrics })
 }
 
-/// The exported SDL, as written to `schema.graphql`.
+/// The exported SDL, as written to `schema.graphql`: the subgraph SDL a federation
+/// router composes, character for character what `_service { sdl }` answers (with the
+/// federation `@link` and the entities' `@key`s), so the file in the repository is what
+/// a router sees.
 pub fn sdl() -> String {
-    build(&Limits::default(), Metrics::new()).sdl()
+    build(&Limits::default(), Metrics::new())
+        .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
 }
 
 /// What every resolver needs for one request.
