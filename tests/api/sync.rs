@@ -462,6 +462,17 @@ async fn pupil_numbers_are_replaced_by_keys_and_never_echoed() {
     );
     assert!(!body.to_string().contains(bad));
     assert!(!body.to_string().contains("80120012345"));
+    // Nor does the GraphQL engine repeat a number sent with the wrong type.
+    record["pupilNumber"] = json!(8012001234567_i64);
+    let body = hub
+        .query(
+            Some(&agent),
+            UPSERT_PUPILS,
+            json!({ "input": { "rows": [record] } }),
+        )
+        .await;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+    assert!(!body.to_string().contains("8012001234567"), "{body}");
 }
 
 /// Every change of a feed, followed from `since` to the end.
@@ -702,4 +713,36 @@ async fn oversized_and_empty_calls_are_refused_before_any_work() {
             .contains("10000")
     );
     assert_eq!(count(&hub, "SELECT COUNT(*) FROM sync_run").await, 0);
+}
+
+#[tokio::test]
+async fn two_copies_of_a_call_racing_each_other_write_once() {
+    let hub = TestHub::spawn().await;
+    let agent = hub.token_for("LOCAL_AUTHORITY:852", "SYNC_AGENT");
+    let urn = maintained_school(&hub, "852").await;
+    let rows: Vec<Value> = ["2021/22", "2022/23", "2023/24", "2024/25", "2025/26"]
+        .iter()
+        .map(|p| figure(urn, "persistent_absence_rate", p, 11.0, 100.0))
+        .collect();
+    let variables = upsert(Some("retry-storm"), rows);
+    let (a, b) = tokio::join!(
+        hub.query(Some(&agent), UPSERT, variables.clone()),
+        hub.query(Some(&agent), UPSERT, variables.clone()),
+    );
+    let results = [
+        &a["data"]["upsertObservations"],
+        &b["data"]["upsertObservations"],
+    ];
+    assert!(results.iter().all(|r| r.is_object()), "{a} {b}");
+    assert_eq!(results[0]["run"]["id"], results[1]["run"]["id"], "{a} {b}");
+    let replays = results.iter().filter(|r| r["replayed"] == true).count();
+    assert_eq!(replays, 1, "exactly one call wrote: {a} {b}");
+    assert_eq!(
+        count(
+            &hub,
+            "SELECT COUNT(*) FROM sync_run WHERE idempotency_key = 'retry-storm'"
+        )
+        .await,
+        1
+    );
 }
