@@ -31,6 +31,7 @@ struct Upsert {
 }
 
 impl Upsert {
+    /// `INSERT … VALUES (…), (…) ON CONFLICT …` for `rows` rows.
     fn sql(&self, backend: DbBackend, rows: usize) -> String {
         let width = self.columns.len();
         let mut sql = format!(
@@ -54,6 +55,51 @@ impl Upsert {
             }
             sql.push(')');
         }
+        sql.push_str(&self.on_conflict(backend));
+        sql
+    }
+
+    /// PostgreSQL: `INSERT … SELECT … FROM unnest($1, $2, …) ON CONFLICT …`, one array
+    /// per column. The statement is the same whatever the number of rows, so it is
+    /// prepared once, and binding a dozen arrays is far cheaper than binding thousands
+    /// of scalars. `columns` are the `unnest` columns with their array types; each is
+    /// selected as is, or through `NULLIF` when it is a nullable number: sea-query binds
+    /// arrays without NULL elements, so NULL travels as a sentinel no real row can
+    /// hold (-1 for a URN or count, NaN for a figure, which validation refuses). The
+    /// remaining columns are the same for every row and follow as scalar parameters.
+    fn unnest_sql(&self, columns: &[(&str, &str)]) -> String {
+        let arrays: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, (_, ty))| format!("${}::{ty}[]", i + 1))
+            .collect();
+        let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+        let mut scalars = 0;
+        let selected: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| match columns.iter().find(|(name, _)| name == c) {
+                Some((_, "float8")) => format!("NULLIF(u.{c}, 'NaN')"),
+                Some((_, "int4")) => format!("NULLIF(u.{c}, -1)"),
+                Some(_) => format!("u.{c}"),
+                None => {
+                    scalars += 1;
+                    format!("${}", columns.len() + scalars)
+                }
+            })
+            .collect();
+        format!(
+            "INSERT INTO {} ({}) SELECT {} FROM unnest({}) AS u({}){}",
+            self.table,
+            self.columns.join(", "),
+            selected.join(", "),
+            arrays.join(", "),
+            names.join(", "),
+            self.on_conflict(DbBackend::Postgres)
+        )
+    }
+
+    fn on_conflict(&self, backend: DbBackend) -> String {
         let updates: Vec<String> = self
             .columns
             .iter()
@@ -81,12 +127,11 @@ impl Upsert {
                 .collect::<Vec<_>>()
                 .join(" OR "),
         };
-        sql.push_str(&format!(
+        format!(
             " ON CONFLICT ({}) DO UPDATE SET {} WHERE {changed}",
             self.key.join(", "),
             updates.join(", ")
-        ));
-        sql
+        )
     }
 }
 
@@ -233,6 +278,25 @@ pub struct Stamp {
     pub at: DateTime<Utc>,
 }
 
+/// The figure columns bound as arrays on PostgreSQL, with their types.
+const OBSERVATION_ARRAYS: &[(&str, &str)] = &[
+    ("indicator_code", "text"),
+    ("period", "text"),
+    ("geographic_level", "text"),
+    ("area_code", "text"),
+    ("pupil_group", "text"),
+    ("school_urn", "int4"),
+    ("school_count", "int4"),
+    ("numerator", "float8"),
+    ("denominator", "float8"),
+    ("value", "float8"),
+    ("change_seq", "int8"),
+];
+
+/// Figures per PostgreSQL statement: arrays have no parameter limit, but a bounded
+/// statement keeps one round trip's memory small.
+const FIGURES_PER_ARRAY_STATEMENT: usize = 10_000;
+
 /// Upserts figures, numbering them from `first_position`; returns how many rows were
 /// inserted or changed (unchanged rows are not touched and keep their position).
 pub async fn upsert_figures<C: ConnectionTrait>(
@@ -241,6 +305,9 @@ pub async fn upsert_figures<C: ConnectionTrait>(
     first_position: i64,
     stamp: Stamp,
 ) -> Result<u64, DbErr> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        return upsert_figures_unnest(db, figures, first_position, stamp).await;
+    }
     let mut written = 0;
     for (chunk_index, chunk) in figures.chunks(ROWS_PER_STATEMENT).enumerate() {
         let base = first_position + (chunk_index * ROWS_PER_STATEMENT) as i64;
@@ -264,6 +331,64 @@ pub async fn upsert_figures<C: ConnectionTrait>(
             ]);
         }
         written += execute(db, &OBSERVATION, chunk.len(), values).await?;
+    }
+    Ok(written)
+}
+
+async fn upsert_figures_unnest<C: ConnectionTrait>(
+    db: &C,
+    figures: &[Figure],
+    first_position: i64,
+    stamp: Stamp,
+) -> Result<u64, DbErr> {
+    let sql = OBSERVATION.unnest_sql(OBSERVATION_ARRAYS);
+    let mut written = 0;
+    for (chunk_index, chunk) in figures.chunks(FIGURES_PER_ARRAY_STATEMENT).enumerate() {
+        let base = first_position + (chunk_index * FIGURES_PER_ARRAY_STATEMENT) as i64;
+        let text = |f: fn(&Figure) -> String| -> Value {
+            chunk.iter().map(f).collect::<Vec<String>>().into()
+        };
+        let int = |f: fn(&Figure) -> Option<i32>| -> Value {
+            chunk
+                .iter()
+                .map(|r| f(r).unwrap_or(-1))
+                .collect::<Vec<i32>>()
+                .into()
+        };
+        let number = |f: fn(&Figure) -> Option<f64>| -> Value {
+            chunk
+                .iter()
+                .map(|r| f(r).unwrap_or(f64::NAN))
+                .collect::<Vec<f64>>()
+                .into()
+        };
+        let values: Vec<Value> = vec![
+            text(|f| f.indicator_code.clone()),
+            text(|f| f.period.clone()),
+            text(|f| f.level.as_str().to_owned()),
+            text(|f| f.area_code.clone()),
+            text(|f| f.pupil_group.as_str().to_owned()),
+            int(|f| f.school_urn),
+            int(|f| f.school_count),
+            number(|f| f.numerator),
+            number(|f| f.denominator),
+            number(|f| f.value),
+            (0..chunk.len() as i64)
+                .map(|i| base + i)
+                .collect::<Vec<i64>>()
+                .into(),
+            stamp.source_organisation_id.into(),
+            Some(stamp.sync_run_id).into(),
+            stamp.at.into(),
+        ];
+        written += db
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                sql.clone(),
+                values,
+            ))
+            .await?
+            .rows_affected();
     }
     Ok(written)
 }
@@ -400,6 +525,18 @@ mod tests {
         assert!(sql.contains("ON CONFLICT (pupil_key, period, school_urn)"));
         assert!(!sql.contains("pupil_key = excluded.pupil_key"));
         assert!(sql.contains("IS DISTINCT FROM"));
+    }
+
+    #[test]
+    fn postgres_unnest_restores_nulls_and_binds_shared_columns_once() {
+        let sql = OBSERVATION.unnest_sql(OBSERVATION_ARRAYS);
+        assert!(sql.contains("unnest($1::text[], $2::text[]"), "{sql}");
+        assert!(sql.contains("NULLIF(u.school_urn, -1)"), "{sql}");
+        assert!(sql.contains("NULLIF(u.numerator, 'NaN')"), "{sql}");
+        assert!(sql.contains("u.change_seq"), "{sql}");
+        // source organisation, sync run and time follow the 11 arrays.
+        assert!(sql.contains("$12, $13, $14"), "{sql}");
+        assert!(!sql.contains("$15"), "{sql}");
     }
 
     #[test]
