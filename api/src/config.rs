@@ -546,6 +546,52 @@ mod tests {
     }
 
     #[test]
+    fn operations_settings_are_validated() {
+        let config = Config::from_vars(&vars(&[
+            ("RATE_LIMIT_PER_SECOND", "0.5"),
+            ("RATE_LIMIT_BURST", "7"),
+            ("REQUEST_TIMEOUT_MS", "1500"),
+            ("DATABASE_STATEMENT_TIMEOUT_MS", "250"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.rate_limit,
+            RateLimitConfig {
+                per_second: 0.5,
+                burst: 7.0
+            }
+        );
+        assert_eq!(config.limits.request_timeout, Duration::from_millis(1500));
+        assert_eq!(config.db_statement_timeout, Duration::from_millis(250));
+        let err = Config::from_vars(&vars(&[
+            ("RATE_LIMIT_PER_SECOND", "-1"),
+            ("RATE_LIMIT_BURST", "0"),
+            ("REQUEST_TIMEOUT_MS", "soon"),
+            ("GRAPHQL_INTROSPECTION", "maybe"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.0.len(), 4, "{err}");
+    }
+
+    #[test]
+    fn introspection_is_on_for_the_embedded_default_only() {
+        assert!(Config::from_vars(&vars(&[])).unwrap().introspection);
+        let production = vars(&[("DATABASE_URL", "postgres://postgres@127.0.0.1/test")]);
+        assert!(!Config::from_vars(&production).unwrap().introspection);
+    }
+
+    #[cfg(not(feature = "otel"))]
+    #[test]
+    fn an_otlp_endpoint_needs_the_otel_feature() {
+        let err = Config::from_vars(&vars(&[(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "http://127.0.0.1:4318",
+        )]))
+        .unwrap_err();
+        assert!(err.to_string().contains("--features otel"), "{err}");
+    }
+
+    #[test]
     fn postgres_is_not_embedded_and_does_not_auto_seed() {
         let config = Config::from_vars(&vars(&[(
             "DATABASE_URL",

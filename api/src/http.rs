@@ -307,14 +307,41 @@ async fn authorise(
     Ok((access, snapshot))
 }
 
-/// Refuses documents the engine should never be asked to walk (see `graphql::guard`);
-/// the error says why, for a `BAD_USER_INPUT` response.
-fn check_shape(state: &AppState, request: &mut async_graphql::Request) -> Result<(), String> {
+/// The body of a `POST /graphql`, as far as it can be judged without the caller: JSON
+/// of one operation or a batch of at most `MAX_BATCH_SIZE`, each document of a shape
+/// the engine may be asked to walk. The error says what is wrong, for a
+/// `BAD_USER_INPUT` response. This is the path the fuzz test below drives.
+fn parse_body(body: &[u8], limits: &Limits, introspection: bool) -> Result<BatchRequest, String> {
+    let mut batch: BatchRequest = serde_json::from_slice(body)
+        .map_err(|err| format!("request body is not a GraphQL request: {err}"))?;
+    if let BatchRequest::Batch(requests) = &batch {
+        if requests.is_empty() {
+            return Err("a batch must hold at least one operation".to_owned());
+        }
+        if requests.len() > limits.max_batch {
+            return Err(format!(
+                "a batch may hold at most {} operations",
+                limits.max_batch
+            ));
+        }
+    }
+    for request in batch.iter_mut() {
+        check_shape(request, limits, introspection)?;
+    }
+    Ok(batch)
+}
+
+/// Refuses documents the engine should never be asked to walk (see `graphql::guard`).
+fn check_shape(
+    request: &mut async_graphql::Request,
+    limits: &Limits,
+    introspection: bool,
+) -> Result<(), String> {
     guard::check_nesting(&request.query)?;
     // A syntax error is left for the engine to report, with its position.
     if let Ok(document) = request.parsed_query() {
-        guard::check_expansion(document, state.limits.max_complexity)?;
-        if !state.introspection && guard::selects_introspection(document) {
+        guard::check_expansion(document, limits.max_complexity)?;
+        if !introspection && guard::selects_introspection(document) {
             return Err(
                 "introspection is turned off on this hub (GRAPHQL_INTROSPECTION)".to_owned(),
             );
@@ -378,43 +405,10 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
             );
         }
     };
-    let batch: BatchRequest = match serde_json::from_slice(&body) {
+    let batch = match parse_body(&body, &state.limits, state.introspection) {
         Ok(batch) => batch,
-        Err(err) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::BadUserInput,
-                &format!("request body is not a GraphQL request: {err}"),
-            );
-        }
+        Err(message) => return bad_request(&message),
     };
-    if let BatchRequest::Batch(requests) = &batch
-        && requests.is_empty()
-    {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::BadUserInput,
-            "a batch must hold at least one operation",
-        );
-    }
-    if let BatchRequest::Batch(requests) = &batch
-        && requests.len() > state.limits.max_batch
-    {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::BadUserInput,
-            &format!(
-                "a batch may hold at most {} operations",
-                state.limits.max_batch
-            ),
-        );
-    }
-    let mut batch = batch;
-    for request in batch.iter_mut() {
-        if let Err(message) = check_shape(&state, request) {
-            return bad_request(&message);
-        }
-    }
     if let Err(response) = rate_limit(&state, identity.as_ref(), batch.iter().count()).await {
         return response;
     }
@@ -466,7 +460,7 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, uri: Uri
             );
         }
     };
-    if let Err(message) = check_shape(&state, &mut request) {
+    if let Err(message) = check_shape(&mut request, &state.limits, state.introspection) {
         return bad_request(&message);
     }
     if let Err(response) = rate_limit(&state, identity.as_ref(), 1).await {
@@ -785,4 +779,249 @@ async fn metrics(State(state): State<AppState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod fuzz {
+    //! The request parser under generated input: arbitrary bytes, and JSON requests
+    //! whose documents are random sequences of GraphQL tokens (brackets, spreads,
+    //! fragments, aliases, arguments, strings, comments, introspection). Whatever comes
+    //! in, parsing must not panic, and whatever it lets through, the engine must answer
+    //! with errors that carry a code. The seed is fixed, so a run is repeatable; the
+    //! case count keeps it to a few seconds of `cargo test`.
+
+    use super::*;
+    use crate::config::Limits;
+    use crate::graphql;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+    fn runner(cases: u32) -> TestRunner {
+        let config = Config {
+            cases,
+            failure_persistence: None,
+            ..Config::default()
+        };
+        TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha))
+    }
+
+    fn token() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "{",
+                "}",
+                "(",
+                ")",
+                "[",
+                "]",
+                "...",
+                "...F",
+                "...G",
+                ":",
+                "=",
+                "$v",
+                "!",
+                "query",
+                "query Q($v: Int)",
+                "mutation",
+                "fragment F on Query",
+                "fragment G on Region",
+                "on Query",
+                "regions",
+                "code",
+                "name",
+                "schools(first: 5)",
+                "edges",
+                "node",
+                "urn",
+                "a:",
+                "b:",
+                "__typename",
+                "__schema",
+                "__type(name: \"Query\")",
+                "@skip(if: true)",
+                "@include(if: $v)",
+                "\"",
+                "\"\"\"",
+                "\\",
+                "#",
+                "\n",
+                "1",
+                "-1.5e3",
+                "null",
+                "true",
+                "ENUM",
+            ])
+            .prop_map(str::to_owned),
+            "[a-zA-Z_][a-zA-Z0-9_]{0,6}",
+            any::<char>().prop_map(String::from),
+        ]
+    }
+
+    /// Token soup: mostly not GraphQL, exercising the parser's error paths.
+    fn soup() -> impl Strategy<Value = String> {
+        prop::collection::vec(token(), 0..120).prop_map(|tokens| tokens.join(" "))
+    }
+
+    /// Well-formed selections over the hub's own fields (right and wrong ones), nested
+    /// and aliased, with a fragment: exercising validation, the limits and execution.
+    fn selection() -> impl Strategy<Value = String> {
+        let leaf = prop::sample::select(vec!["code", "name", "__typename", "urn", "nope", "...F"])
+            .prop_map(str::to_owned);
+        leaf.prop_recursive(6, 64, 4, |inner| {
+            (
+                prop::sample::select(vec![
+                    "regions",
+                    "schools(first: 3)",
+                    "schools(first: 100000)",
+                    "localAuthorities",
+                    "edges",
+                    "node",
+                    "region",
+                    "... on Query",
+                    "__schema",
+                ]),
+                prop::collection::vec(inner, 1..4),
+                prop::option::of("[a-z]{1,3}"),
+            )
+                .prop_map(|(field, children, alias)| {
+                    let alias = alias.map(|a| format!("{a}: ")).unwrap_or_default();
+                    format!("{alias}{field} {{ {} }}", children.join(" "))
+                })
+        })
+    }
+
+    /// Selections that follow the schema (regions, their local authorities, their
+    /// region…) to a random depth, with aliases: these pass validation unless they
+    /// exceed a limit.
+    fn typed() -> impl Strategy<Value = String> {
+        (
+            1usize..16,
+            prop::collection::vec((any::<bool>(), prop::option::of("[a-z]{1,3}")), 16),
+        )
+            .prop_map(|(depth, choices)| {
+                let mut text = String::from("regions {");
+                for (level, (extra, alias)) in choices.iter().take(depth).enumerate() {
+                    let alias = alias.as_ref().map(|a| format!("{a}: ")).unwrap_or_default();
+                    if *extra {
+                        text.push_str(" code name __typename");
+                    }
+                    if level % 2 == 0 {
+                        text.push_str(&format!(" {alias}localAuthorities {{"));
+                    } else {
+                        text.push_str(&format!(" {alias}region {{"));
+                    }
+                }
+                text.push_str(" code");
+                text.push_str(&" }".repeat(depth + 1));
+                text
+            })
+    }
+
+    fn document() -> impl Strategy<Value = String> {
+        prop_oneof![
+            1 => soup(),
+            3 => prop::collection::vec(typed(), 1..4).prop_map(|fields| {
+                // Root aliases keep same-named fields with different selections apart.
+                let fields: Vec<String> = fields
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| format!("r{i}: {f}"))
+                    .collect();
+                format!("{{ {} }}", fields.join(" "))
+            }),
+            1 => (
+                prop::collection::vec(selection(), 1..4),
+                selection(),
+                any::<bool>()
+            )
+                .prop_map(|(selections, fragment, with_fragment)| {
+                    let mut document = format!("query Q($v: Int) {{ {} }}", selections.join(" "));
+                    if with_fragment {
+                        document.push_str(&format!(" fragment F on Query {{ {fragment} }}"));
+                    }
+                    document
+                }),
+        ]
+    }
+
+    fn request() -> impl Strategy<Value = serde_json::Value> {
+        (document(), prop::option::of("[A-Za-z]{1,5}"), any::<bool>()).prop_map(
+            |(query, operation, variables)| {
+                let mut request = json!({ "query": query });
+                if let Some(name) = operation {
+                    request["operationName"] = json!(name);
+                }
+                if variables {
+                    request["variables"] = json!({ "v": 1 });
+                }
+                request
+            },
+        )
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_the_parser() {
+        let limits = Limits::default();
+        runner(512)
+            .run(&prop::collection::vec(any::<u8>(), 0..512), |bytes| {
+                let _ = parse_body(&bytes, &limits, false);
+                Ok(())
+            })
+            .expect("no panic");
+    }
+
+    #[test]
+    fn generated_requests_are_refused_or_answered_with_coded_errors() {
+        let limits = Limits::default();
+        let schema = graphql::build(&limits, Metrics::new());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let bodies = prop_oneof![
+            request().prop_map(|r| r.to_string()),
+            prop::collection::vec(request(), 0..12)
+                .prop_map(|batch| serde_json::Value::Array(batch).to_string()),
+        ];
+        // How many cases reached the engine, and how many of those it executed: a
+        // generator that only ever produced rejects would prove little.
+        let (reached, executed) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+        runner(256)
+            .run(&bodies, |body| {
+                let Ok(batch) = parse_body(body.as_bytes(), &limits, false) else {
+                    return Ok(());
+                };
+                reached.set(reached.get() + 1);
+                // No request context is attached: resolvers that run fail with a coded
+                // INTERNAL error, which is all this test needs of them.
+                let response = runtime.block_on(schema.execute_batch(batch));
+                let errors: Vec<_> = match &response {
+                    async_graphql::BatchResponse::Single(r) => r.errors.iter().collect(),
+                    async_graphql::BatchResponse::Batch(rs) => {
+                        rs.iter().flat_map(|r| r.errors.iter()).collect()
+                    }
+                };
+                // Past validation: the engine ran resolvers (which fail for want of
+                // a context, with INTERNAL) rather than refusing the document.
+                let ran = !errors.is_empty()
+                    && errors.iter().all(|e| !has_code(e, ErrorCode::BadUserInput));
+                executed.set(executed.get() + usize::from(ran));
+                for error in errors {
+                    let code = error.extensions.as_ref().and_then(|e| e.get("code"));
+                    prop_assert!(
+                        matches!(code, Some(Value::String(_))),
+                        "an error without a code: {error:?} for {body}"
+                    );
+                }
+                Ok(())
+            })
+            .expect("every generated request is refused or answered with coded errors");
+        assert!(
+            reached.get() > 100 && executed.get() > 10,
+            "{} cases reached the engine, {} executed",
+            reached.get(),
+            executed.get()
+        );
+    }
 }
