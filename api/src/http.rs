@@ -138,12 +138,15 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
             .inc();
     }
     state.metrics.record_http(route, status.as_u16(), elapsed);
+    let (status_code, duration_ms) = (status.as_u16(), elapsed.as_secs_f64() * 1000.0);
     span.in_scope(|| {
-        tracing::info!(
-            status = status.as_u16(),
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
-            "request"
-        )
+        // Probes and scrapes arrive every few seconds from machines; they are logged
+        // only when asked for (`RUST_LOG=debug`).
+        if matches!(route, "/healthz" | "/readyz" | "/metrics") && status.is_success() {
+            tracing::debug!(status = status_code, duration_ms, "request");
+        } else {
+            tracing::info!(status = status_code, duration_ms, "request");
+        }
     });
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
