@@ -102,7 +102,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init_logging(config.log_json);
+    let _telemetry = telemetry::init_logging(config.log_json, config.otlp_endpoint.as_deref());
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(config).await,
@@ -162,7 +162,7 @@ async fn serve(config: Config) -> Result<(), String> {
 
 /// Connects and brings the schema up to date: every command that touches data starts here.
 async fn open_database(config: &Config) -> Result<sea_orm::DatabaseConnection, String> {
-    let db = db::connect(config, &Metrics::new())
+    let db = db::connect_unbounded(config)
         .await
         .map_err(|e| format!("cannot connect to the database: {e}"))?;
     db::migrate(&db)

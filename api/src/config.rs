@@ -28,6 +28,10 @@ pub struct Config {
     pub embedded: bool,
     /// `DATABASE_MAX_CONNECTIONS`, default 10 (PostgreSQL) or 4 (SQLite).
     pub db_max_connections: u32,
+    /// `DATABASE_STATEMENT_TIMEOUT_MS`, default 10 s: the longest one SQL statement of a
+    /// request may run (PostgreSQL `statement_timeout`; on SQLite, the longest wait
+    /// for a lock). Migrations and seeding are not bounded by it.
+    pub db_statement_timeout: Duration,
     pub auth: AuthConfig,
     /// `PUPIL_KEY_SECRET`: key of the hash that replaces pupil numbers.
     pub pupil_key_secret: Option<Vec<u8>>,
@@ -37,8 +41,16 @@ pub struct Config {
     pub limits: Limits,
     pub disclosure: Disclosure,
     pub cache: CacheConfig,
+    pub rate_limit: RateLimitConfig,
+    /// `GRAPHQL_INTROSPECTION`: whether the schema may be introspected and GraphiQL is
+    /// served. On for the embedded default (a developer exploring), off otherwise: a
+    /// production hub need not hand its whole schema to anyone who asks.
+    pub introspection: bool,
     /// `LOG_FORMAT=json` for structured logs; `text` otherwise.
     pub log_json: bool,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: where to send traces over OTLP/HTTP, when the hub
+    /// was built with the `otel` feature.
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -74,6 +86,9 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// `MAX_BATCH_SIZE`, default 10 operations in one batched POST.
     pub max_batch: usize,
+    /// `REQUEST_TIMEOUT_MS`, default 30 s: a request still running after this is
+    /// answered with `UNAVAILABLE` and its work is dropped.
+    pub request_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -84,6 +99,34 @@ impl Default for Limits {
             max_page_size: 500,
             max_body_bytes: 8 * 1024 * 1024,
             max_batch: 10,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Per-organisation rate limiting (see `ratelimit`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateLimitConfig {
+    /// `RATE_LIMIT_PER_SECOND`, default 50 (fractions allowed): operations per second
+    /// one organisation (or all anonymous callers together) may sustain; 0 turns rate
+    /// limiting off.
+    pub per_second: f64,
+    /// `RATE_LIMIT_BURST`, default 100: operations one organisation may send at once
+    /// after a quiet spell.
+    pub burst: f64,
+}
+
+impl RateLimitConfig {
+    pub fn enabled(&self) -> bool {
+        self.per_second > 0.0
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            per_second: 50.0,
+            burst: 100.0,
         }
     }
 }
@@ -237,7 +280,11 @@ impl Config {
             max_page_size: number("MAX_PAGE_SIZE", defaults.max_page_size, 1),
             max_body_bytes: number("MAX_BODY_BYTES", defaults.max_body_bytes, 1024),
             max_batch: number("MAX_BATCH_SIZE", defaults.max_batch, 1),
+            request_timeout: Duration::from_millis(number("REQUEST_TIMEOUT_MS", 30_000, 10) as u64),
         };
+        let db_statement_timeout =
+            Duration::from_millis(number("DATABASE_STATEMENT_TIMEOUT_MS", 10_000, 1) as u64);
+        let burst = number("RATE_LIMIT_BURST", 100, 1) as f64;
         let db_max_connections = number(
             "DATABASE_MAX_CONNECTIONS",
             if is_sqlite { 4 } else { 10 },
@@ -303,6 +350,49 @@ impl Config {
             }
         };
 
+        let rate_limit = RateLimitConfig {
+            per_second: match get("RATE_LIMIT_PER_SECOND") {
+                None => RateLimitConfig::default().per_second,
+                Some(text) => match text.parse::<f64>() {
+                    Ok(rate) if rate.is_finite() && rate >= 0.0 => rate,
+                    _ => {
+                        problems.push(format!(
+                            "RATE_LIMIT_PER_SECOND must be a number of at least 0 (got {text:?})"
+                        ));
+                        0.0
+                    }
+                },
+            },
+            burst,
+        };
+
+        let introspection = match get("GRAPHQL_INTROSPECTION") {
+            None => embedded,
+            Some("1" | "true" | "yes") => true,
+            Some("0" | "false" | "no") => false,
+            Some(other) => {
+                problems.push(format!(
+                    "GRAPHQL_INTROSPECTION must be true or false (got {other:?})"
+                ));
+                false
+            }
+        };
+
+        let otlp_endpoint = get("OTEL_EXPORTER_OTLP_ENDPOINT").map(str::to_owned);
+        if let Some(endpoint) = &otlp_endpoint {
+            if !cfg!(feature = "otel") {
+                problems.push(
+                    "OTEL_EXPORTER_OTLP_ENDPOINT is set but this build has no OpenTelemetry \
+                     export; build with `--features otel`"
+                        .to_owned(),
+                );
+            } else if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                problems.push(format!(
+                    "OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL (got {endpoint:?})"
+                ));
+            }
+        }
+
         let log_json = match get("LOG_FORMAT") {
             None | Some("text") => false,
             Some("json") => true,
@@ -320,6 +410,7 @@ impl Config {
             database_url,
             embedded,
             db_max_connections,
+            db_statement_timeout,
             auth: AuthConfig {
                 jwt_secret,
                 public_keys,
@@ -333,7 +424,10 @@ impl Config {
             limits,
             disclosure,
             cache,
+            rate_limit,
+            introspection,
             log_json,
+            otlp_endpoint,
         })
     }
 
@@ -451,6 +545,52 @@ mod tests {
         ] {
             assert!(err.to_string().contains(var), "{var} missing from {err}");
         }
+    }
+
+    #[test]
+    fn operations_settings_are_validated() {
+        let config = Config::from_vars(&vars(&[
+            ("RATE_LIMIT_PER_SECOND", "0.5"),
+            ("RATE_LIMIT_BURST", "7"),
+            ("REQUEST_TIMEOUT_MS", "1500"),
+            ("DATABASE_STATEMENT_TIMEOUT_MS", "250"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.rate_limit,
+            RateLimitConfig {
+                per_second: 0.5,
+                burst: 7.0
+            }
+        );
+        assert_eq!(config.limits.request_timeout, Duration::from_millis(1500));
+        assert_eq!(config.db_statement_timeout, Duration::from_millis(250));
+        let err = Config::from_vars(&vars(&[
+            ("RATE_LIMIT_PER_SECOND", "-1"),
+            ("RATE_LIMIT_BURST", "0"),
+            ("REQUEST_TIMEOUT_MS", "soon"),
+            ("GRAPHQL_INTROSPECTION", "maybe"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.0.len(), 4, "{err}");
+    }
+
+    #[test]
+    fn introspection_is_on_for_the_embedded_default_only() {
+        assert!(Config::from_vars(&vars(&[])).unwrap().introspection);
+        let production = vars(&[("DATABASE_URL", "postgres://postgres@127.0.0.1/test")]);
+        assert!(!Config::from_vars(&production).unwrap().introspection);
+    }
+
+    #[cfg(not(feature = "otel"))]
+    #[test]
+    fn an_otlp_endpoint_needs_the_otel_feature() {
+        let err = Config::from_vars(&vars(&[(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "http://127.0.0.1:4318",
+        )]))
+        .unwrap_err();
+        assert!(err.to_string().contains("--features otel"), "{err}");
     }
 
     #[test]

@@ -1,10 +1,21 @@
-//! Database connection: pool settings per backend, migrations, and the statement
-//! counter behind `hub_db_statements_total`.
+//! Database connection: pool settings per backend, migrations, the statement counter
+//! behind `hub_db_statements_total`, and [`Health`], which lets requests fail fast while
+//! the database is down.
 //!
 //! Counting statements is how the hub proves its batching: a request that returns 500
 //! schools must not issue 500 queries. The counter lives on the connection (sea-orm's
 //! metric callback), so it sees every statement regardless of which module sent it.
+//!
+//! **Bounds.** Every statement a request sends is bounded by
+//! `DATABASE_STATEMENT_TIMEOUT_MS`: on PostgreSQL as the session's `statement_timeout`
+//! (set when each connection opens, so it also covers waiting for locks); SQLite has no
+//! server to stop a statement, so there it bounds the wait for a lock (the busy
+//! timeout), and the request timeout (`http`) bounds the rest. Migrations and seeding
+//! use [`connect_unbounded`]: building an index over national data may rightly take
+//! longer than any request should.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
@@ -32,34 +43,10 @@ pub async fn organisation_by_code<C: ConnectionTrait>(
         .await
 }
 
-/// Opens the pool for the configured backend and wires the statement counter.
+/// Opens the pool requests use, every statement bounded by the statement timeout, and
+/// wires the statement counter.
 pub async fn connect(config: &Config, metrics: &Metrics) -> Result<DatabaseConnection, DbErr> {
-    if config.embedded {
-        // The default SQLite file lives in ./data; create the folder on first start.
-        std::fs::create_dir_all(crate::config::DEFAULT_DATA_DIR).map_err(|e| {
-            DbErr::Custom(format!(
-                "cannot create {}: {e}",
-                crate::config::DEFAULT_DATA_DIR
-            ))
-        })?;
-    }
-    let mut options = ConnectOptions::new(config.database_url.clone());
-    options
-        .max_connections(config.db_max_connections)
-        .connect_timeout(Duration::from_secs(5))
-        // Fail fast when the pool is exhausted or the server is gone, rather than hold
-        // a client's request for the driver's 30-second default.
-        .acquire_timeout(Duration::from_secs(5))
-        .sqlx_logging(false)
-        // WAL lets readers proceed while a writer commits; the busy timeout turns a
-        // momentary writer lock into a short wait instead of an error.
-        .map_sqlx_sqlite_opts(|opts| {
-            opts.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(5))
-                .foreign_keys(true)
-        });
-    let mut db = Database::connect(options).await?;
+    let mut db = open(config, Some(config.db_statement_timeout)).await?;
     let statements = metrics.db_statements.clone();
     let failures = metrics.db_statement_failures.clone();
     let seconds = metrics.db_statement_seconds.clone();
@@ -73,12 +60,164 @@ pub async fn connect(config: &Config, metrics: &Metrics) -> Result<DatabaseConne
     Ok(db)
 }
 
+/// A connection for migrations, seeding and the command line: no statement timeout.
+pub async fn connect_unbounded(config: &Config) -> Result<DatabaseConnection, DbErr> {
+    open(config, None).await
+}
+
+async fn open(
+    config: &Config,
+    statement_timeout: Option<Duration>,
+) -> Result<DatabaseConnection, DbErr> {
+    if config.embedded {
+        // The default SQLite file lives in ./data; create the folder on first start.
+        std::fs::create_dir_all(crate::config::DEFAULT_DATA_DIR).map_err(|e| {
+            DbErr::Custom(format!(
+                "cannot create {}: {e}",
+                crate::config::DEFAULT_DATA_DIR
+            ))
+        })?;
+    }
+    // A writer holding SQLite's lock for longer than this makes the waiting statement
+    // fail (and the request say so) rather than queue indefinitely.
+    let busy_timeout = statement_timeout.unwrap_or(Duration::from_secs(5));
+    let mut options = ConnectOptions::new(config.database_url.clone());
+    options
+        .max_connections(config.db_max_connections)
+        .connect_timeout(Duration::from_secs(5))
+        // Fail fast when the pool is exhausted or the server is gone, rather than hold
+        // a client's request for the driver's 30-second default.
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false)
+        // WAL lets readers proceed while a writer commits; the busy timeout turns a
+        // momentary writer lock into a short wait instead of an error.
+        .map_sqlx_sqlite_opts(move |opts| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(busy_timeout)
+                .foreign_keys(true)
+        });
+    if let Some(timeout) = statement_timeout {
+        let millis = timeout.as_millis().to_string();
+        options.map_sqlx_postgres_opts(move |opts| {
+            opts.options([("statement_timeout", millis.as_str())])
+        });
+    }
+    Database::connect(options).await
+}
+
 /// Applies any pending migrations. Safe to run on every start.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
 }
 
-/// True when a trivial statement succeeds: what `/readyz` reports.
+/// True when a trivial statement succeeds within a second.
 pub async fn ping(db: &DatabaseConnection) -> bool {
-    db.execute_unprepared("SELECT 1").await.is_ok()
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), db.execute_unprepared("SELECT 1")).await,
+        Ok(Ok(_))
+    )
+}
+
+/// Samples the pool's size and idle connections into the metrics (when scraped).
+pub fn observe_pool(db: &DatabaseConnection, metrics: &Metrics) {
+    let (size, idle, max) = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            )
+        }
+        sea_orm::DbBackend::Sqlite => {
+            let pool = db.get_sqlite_connection_pool();
+            (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            )
+        }
+        _ => return,
+    };
+    let idle = i64::try_from(idle).unwrap_or(i64::MAX);
+    metrics.db_pool_connections.set(i64::from(size));
+    metrics.db_pool_idle.set(idle);
+    metrics
+        .db_pool_in_use
+        .set(i64::from(size).saturating_sub(idle));
+    metrics.db_pool_max.set(i64::from(max));
+}
+
+/// Whether the database is reachable, as last seen — so that while it is down,
+/// requests are refused at once with `UNAVAILABLE` instead of each waiting for the
+/// pool's connect timeout, and the hub notices by itself when it is back.
+///
+/// A background task pings the database (every two seconds while up, four times a
+/// second while down); a request that meets an unavailable database reports it
+/// ([`Health::recheck`]) so the task looks at once rather than at its next
+/// tick. Cloning shares the state; the task ends soon after the last clone is dropped.
+#[derive(Clone)]
+pub struct Health {
+    up: Arc<AtomicBool>,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl Health {
+    /// Starts watching `db`; the database counts as up until a ping says otherwise.
+    pub fn watch(db: DatabaseConnection, metrics: Metrics) -> Health {
+        let health = Health {
+            up: Arc::new(AtomicBool::new(true)),
+            wake: Arc::new(tokio::sync::Notify::new()),
+        };
+        metrics.db_up.set(1);
+        tokio::spawn(monitor(
+            Arc::downgrade(&health.up),
+            health.wake.clone(),
+            db,
+            metrics,
+        ));
+        health
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    /// A request found the database unavailable: check now rather than at the next tick.
+    pub fn recheck(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// Pings until the hub's last [`Health`] is gone.
+async fn monitor(
+    up: std::sync::Weak<AtomicBool>,
+    wake: Arc<tokio::sync::Notify>,
+    db: DatabaseConnection,
+    metrics: Metrics,
+) {
+    const WHILE_UP: Duration = Duration::from_secs(2);
+    const WHILE_DOWN: Duration = Duration::from_millis(250);
+    loop {
+        let reachable = ping(&db).await;
+        let Some(state) = up.upgrade() else {
+            return;
+        };
+        let was_up = state.swap(reachable, Ordering::AcqRel);
+        drop(state);
+        metrics.db_up.set(i64::from(reachable));
+        match (was_up, reachable) {
+            (true, false) => {
+                tracing::warn!("database unreachable: refusing requests until it is back")
+            }
+            (false, true) => tracing::info!("database reachable again"),
+            _ => {}
+        }
+        let wait = if reachable { WHILE_UP } else { WHILE_DOWN };
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
 }

@@ -20,6 +20,9 @@ pub enum ErrorCode {
     Internal,
     /// Apollo's automatic persisted queries: the hash is unknown, send the document.
     PersistedQueryNotFound,
+    /// The caller's organisation has used up its request budget; retry after the
+    /// `Retry-After` header's seconds.
+    RateLimited,
 }
 
 impl ErrorCode {
@@ -32,6 +35,7 @@ impl ErrorCode {
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
             ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            ErrorCode::RateLimited => "RATE_LIMITED",
         }
     }
 }
@@ -63,6 +67,15 @@ pub enum Error {
     /// `UNAVAILABLE`: the database could not be reached; the client may retry.
     #[error("the data store is unavailable; retry shortly")]
     Unavailable,
+    /// `UNAVAILABLE`: the work took longer than the hub allows (a statement timeout,
+    /// a lock not granted in time, or the request timeout) and was stopped. Retrying
+    /// the same question may meet the same bound; a narrower one will not.
+    #[error("the request took too long and was stopped; narrow it or retry later")]
+    Timeout,
+    /// `RATE_LIMITED`, HTTP 429: the caller's organisation sent more operations than
+    /// its budget allows.
+    #[error("too many requests from your organisation; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     /// `INTERNAL`: anything else from the database. Logged when it happens (see the
     /// `From<DbErr>` impl), never shown.
     #[error("internal error")]
@@ -96,16 +109,75 @@ impl std::fmt::Display for RowProblem {
 /// field) and makes it impossible to leak SQL to a client by accident.
 impl From<sea_orm::DbErr> for Error {
     fn from(err: sea_orm::DbErr) -> Self {
-        use sea_orm::DbErr;
-        match err {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
+        match DbFailure::of(&err) {
+            DbFailure::Unavailable => {
                 tracing::warn!(error = %err, "database unavailable");
                 Error::Unavailable
             }
-            other => {
-                tracing::error!(error = %other, "database error");
+            DbFailure::Timeout => {
+                tracing::warn!(error = %err, "database statement stopped by its timeout");
+                Error::Timeout
+            }
+            DbFailure::Other => {
+                tracing::error!(error = %err, "database error");
                 Error::Database
             }
+        }
+    }
+}
+
+/// What a database error says about the database, as opposed to about the statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbFailure {
+    /// The server is gone, restarting, refusing connections, or the pool had none
+    /// to give in time: nothing the client sent is wrong, and a retry may succeed.
+    Unavailable,
+    /// The statement ran past its timeout or waited too long for a lock.
+    Timeout,
+    /// Anything else: a bug, a constraint, a type mismatch.
+    Other,
+}
+
+impl DbFailure {
+    pub fn of(err: &sea_orm::DbErr) -> DbFailure {
+        use sea_orm::{DbErr, RuntimeErr, sqlx};
+        let sqlx_error = match err {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return DbFailure::Unavailable,
+            DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+            _ => return DbFailure::Other,
+        };
+        match sqlx_error.as_ref() {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => DbFailure::Unavailable,
+            sqlx::Error::Database(db) => db
+                .code()
+                .map_or(DbFailure::Other, |code| DbFailure::of_code(&code)),
+            _ => DbFailure::Other,
+        }
+    }
+
+    /// PostgreSQL SQLSTATEs (always five characters) and SQLite extended result codes
+    /// (decimal numbers of at most four digits).
+    fn of_code(code: &str) -> DbFailure {
+        if code.len() == 5 {
+            return match code {
+                // query_canceled (statement_timeout), lock_not_available (lock_timeout)
+                "57014" | "55P03" => DbFailure::Timeout,
+                // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
+                "57P01" | "57P02" | "57P03" | "53300" => DbFailure::Unavailable,
+                // connection_exception and its subclasses
+                _ if code.starts_with("08") => DbFailure::Unavailable,
+                _ => DbFailure::Other,
+            };
+        }
+        // SQLITE_BUSY and SQLITE_LOCKED in any extended form: the busy timeout ran out.
+        match code.parse::<i32>() {
+            Ok(n) if matches!(n & 0xff, 5 | 6) => DbFailure::Timeout,
+            _ => DbFailure::Other,
         }
     }
 }
@@ -117,7 +189,8 @@ impl Error {
             Error::Forbidden(_) | Error::ForbiddenRows(_) => ErrorCode::Forbidden,
             Error::BadUserInput(_) | Error::InvalidRows(_) => ErrorCode::BadUserInput,
             Error::NotFound(_) => ErrorCode::NotFound,
-            Error::Unavailable => ErrorCode::Unavailable,
+            Error::Unavailable | Error::Timeout => ErrorCode::Unavailable,
+            Error::RateLimited { .. } => ErrorCode::RateLimited,
             Error::Database | Error::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -132,6 +205,7 @@ impl Error {
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::PersistedQueryNotFound => StatusCode::OK,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -169,5 +243,24 @@ impl From<Error> for async_graphql::Error {
                 ext.set("rows", rows);
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_codes_say_whether_to_retry() {
+        assert_eq!(DbFailure::of_code("57014"), DbFailure::Timeout);
+        assert_eq!(DbFailure::of_code("57P01"), DbFailure::Unavailable);
+        assert_eq!(DbFailure::of_code("08006"), DbFailure::Unavailable);
+        // SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED
+        for busy in ["5", "517", "6"] {
+            assert_eq!(DbFailure::of_code(busy), DbFailure::Timeout, "{busy}");
+        }
+        // unique_violation, SQLITE_CONSTRAINT_UNIQUE
+        assert_eq!(DbFailure::of_code("23505"), DbFailure::Other);
+        assert_eq!(DbFailure::of_code("2067"), DbFailure::Other);
     }
 }

@@ -18,6 +18,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod pseudonym;
+pub mod ratelimit;
 pub mod seed;
 pub mod startup;
 pub mod sync;

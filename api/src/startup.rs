@@ -12,7 +12,9 @@ use tokio::net::TcpListener;
 use crate::auth::Verifier;
 use crate::cache::ResponseCache;
 use crate::config::Config;
+use crate::db::Health;
 use crate::http::{AppState, router};
+use crate::ratelimit::RateLimiter;
 use crate::telemetry::Metrics;
 use crate::{db, graphql, seed};
 
@@ -28,6 +30,8 @@ pub enum StartupError {
     NoPupilKeySecret,
     #[error("cannot set up the Redis cache: {0}")]
     Cache(#[source] redis::RedisError),
+    #[error("cannot set up rate limiting through Redis: {0}")]
+    RateLimit(#[source] redis::RedisError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -43,13 +47,21 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> Result<Application, StartupError> {
         let metrics = Metrics::new();
+        // Migrations and seeding may rightly outlast any request's statement timeout,
+        // so they use a connection of their own.
+        let maintenance = db::connect_unbounded(&config)
+            .await
+            .map_err(StartupError::Connect)?;
+        db::migrate(&maintenance)
+            .await
+            .map_err(StartupError::Migrate)?;
+        if let Some(scale) = config.auto_seed {
+            seed_if_empty(&maintenance, &config, scale).await?;
+        }
+        maintenance.close().await.map_err(StartupError::Connect)?;
         let db = db::connect(&config, &metrics)
             .await
             .map_err(StartupError::Connect)?;
-        db::migrate(&db).await.map_err(StartupError::Migrate)?;
-        if let Some(scale) = config.auto_seed {
-            seed_if_empty(&db, &config, scale).await?;
-        }
         let listener =
             TcpListener::bind(config.addr)
                 .await
@@ -63,7 +75,22 @@ impl Application {
             metrics.clone(),
         )
         .map_err(StartupError::Cache)?;
+        let rate_limiter = RateLimiter::new(
+            &config.rate_limit,
+            config.cache.redis_url.as_deref().map(|url| {
+                (
+                    url,
+                    config.cache.redis_prefix.as_str(),
+                    config.cache.redis_timeout,
+                )
+            }),
+            metrics.clone(),
+        )
+        .map_err(StartupError::RateLimit)?;
         let state = AppState {
+            health: Health::watch(db.clone(), metrics.clone()),
+            rate_limiter,
+            introspection: config.introspection,
             db,
             cache,
             schema: graphql::build(&config.limits, metrics.clone()),

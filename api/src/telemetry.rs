@@ -19,22 +19,115 @@ use std::time::Duration;
 /// metrics without bound.
 const MAX_OPERATION_LABELS: usize = 200;
 
-/// Installs the global tracing subscriber (text or JSON); `RUST_LOG` filters.
-pub fn init_logging(json: bool) {
+/// Keeps trace export alive; dropping it flushes the spans not yet sent.
+#[must_use = "dropping it stops trace export"]
+pub struct Telemetry {
+    #[cfg(feature = "otel")]
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        #[cfg(feature = "otel")]
+        if let Some(provider) = self.provider.take()
+            && let Err(err) = provider.shutdown()
+        {
+            eprintln!("could not flush traces: {err}");
+        }
+    }
+}
+
+/// Installs the global tracing subscriber (text or JSON; `RUST_LOG` filters) and, when
+/// the hub was built with the `otel` feature and `otlp_endpoint` is set, a layer that
+/// exports the same spans — each request's span with its request id, route and
+/// operation — over OTLP/HTTP.
+///
+/// OpenTelemetry is a cargo feature, off by default, because its exporter stack roughly
+/// doubles the dependencies the server compiles; CI checks and lints the feature so it
+/// cannot rot. Without the feature, setting the endpoint is a configuration error
+/// (see `config`) rather than silently exporting nothing.
+pub fn init_logging(json: bool, otlp_endpoint: Option<&str>) -> Telemetry {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Logs go to stderr so that stdout carries only a command's output (`token` prints
     // a token that scripts capture with `$(…)`).
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_target(false)
         .with_writer(std::io::stderr);
-    // A second call (tests spawn many hubs in one process) keeps the first subscriber.
-    let _ = if json {
-        builder.json().try_init()
+    let fmt = if json {
+        fmt.json().boxed()
     } else {
-        builder.try_init()
+        fmt.boxed()
     };
+    #[cfg(feature = "otel")]
+    let (otel, provider) = match otlp_endpoint.map(otel::layer) {
+        Some(Ok((layer, provider))) => (Some(layer), Some(provider)),
+        Some(Err(err)) => {
+            eprintln!("trace export disabled: {err}");
+            (None, None)
+        }
+        None => (None, None),
+    };
+    #[cfg(not(feature = "otel"))]
+    let otel: Option<tracing_subscriber::layer::Identity> = {
+        // Refused at start by `config` when the feature is missing.
+        let _ = otlp_endpoint;
+        None
+    };
+    // A second call keeps the first subscriber.
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init();
+    Telemetry {
+        #[cfg(feature = "otel")]
+        provider,
+    }
+}
+
+#[cfg(feature = "otel")]
+mod otel {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_otlp::WithExportConfig as _;
+    use opentelemetry_sdk::Resource;
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+    use tracing_subscriber::registry::LookupSpan;
+
+    /// The OTLP/HTTP exporter and the layer feeding it. Spans are sent in batches from
+    /// a thread of the SDK's, so export never holds up a request.
+    pub(super) fn layer<S>(
+        endpoint: &str,
+    ) -> Result<
+        (
+            tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::SdkTracer>,
+            SdkTracerProvider,
+        ),
+        String,
+    >
+    where
+        S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let provider = SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(
+                Resource::builder()
+                    .with_service_name("baseline-hub")
+                    .build(),
+            )
+            .build();
+        let tracer = provider.tracer("baseline-hub");
+        Ok((tracing_opentelemetry::layer().with_tracer(tracer), provider))
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -53,6 +146,19 @@ pub struct TierLabels {
     pub tier: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// The route's pattern (`/graphql`), never the raw path: paths are client-chosen.
+    pub route: &'static str,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    /// `redis` when the shared bucket decided, `local` when this instance's did.
+    pub by: &'static str,
+}
+
 /// The hub's instruments. Cloning shares the underlying counters.
 #[derive(Clone)]
 pub struct Metrics {
@@ -69,6 +175,16 @@ pub struct Metrics {
     pub cache_invalidations: Counter,
     pub cache_redis_errors: Counter,
     pub cache_redis_up: Gauge,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_request_seconds: Histogram,
+    pub rate_limited: Family<DecisionLabels, Counter>,
+    pub rate_limit_redis_errors: Counter,
+    pub rate_limit_redis_up: Gauge,
+    pub db_up: Gauge,
+    pub db_pool_connections: Gauge,
+    pub db_pool_idle: Gauge,
+    pub db_pool_in_use: Gauge,
+    pub db_pool_max: Gauge,
     operation_names: Arc<Mutex<HashSet<String>>>,
 }
 
@@ -153,8 +269,78 @@ impl Metrics {
             "1 while the Redis tier is connected and subscribed, else 0",
             cache_redis_up.clone(),
         );
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP responses by route and status, including cache hits and refusals",
+            http_requests.clone(),
+        );
+        let http_request_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from receiving a request to its response headers, any route or outcome",
+            http_request_seconds.clone(),
+        );
+        let rate_limited = Family::<DecisionLabels, Counter>::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused with 429, by where the decision was made",
+            rate_limited.clone(),
+        );
+        let rate_limit_redis_errors = Counter::default();
+        registry.register(
+            "rate_limit_redis_errors",
+            "Rate-limit checks that fell back to this instance's bucket because Redis failed",
+            rate_limit_redis_errors.clone(),
+        );
+        let rate_limit_redis_up = Gauge::default();
+        registry.register(
+            "rate_limit_redis_up",
+            "1 while rate limits are shared through Redis, else 0",
+            rate_limit_redis_up.clone(),
+        );
+        let db_up = Gauge::default();
+        registry.register(
+            "db_up",
+            "1 while the database answers the health check, else 0",
+            db_up.clone(),
+        );
+        let db_pool_connections = Gauge::default();
+        registry.register(
+            "db_pool_connections",
+            "Open connections in the database pool",
+            db_pool_connections.clone(),
+        );
+        let db_pool_idle = Gauge::default();
+        registry.register(
+            "db_pool_idle_connections",
+            "Open connections not lent to a request",
+            db_pool_idle.clone(),
+        );
+        let db_pool_in_use = Gauge::default();
+        registry.register(
+            "db_pool_in_use_connections",
+            "Connections lent to a request",
+            db_pool_in_use.clone(),
+        );
+        let db_pool_max = Gauge::default();
+        registry.register(
+            "db_pool_max_connections",
+            "The pool's size limit (DATABASE_MAX_CONNECTIONS)",
+            db_pool_max.clone(),
+        );
         Metrics {
             registry: Arc::new(Mutex::new(registry)),
+            http_requests,
+            http_request_seconds,
+            rate_limited,
+            rate_limit_redis_errors,
+            rate_limit_redis_up,
+            db_up,
+            db_pool_connections,
+            db_pool_idle,
+            db_pool_in_use,
+            db_pool_max,
             cache_hits,
             cache_misses,
             cache_evictions,
@@ -205,6 +391,14 @@ impl Metrics {
 
     pub fn cache_miss(&self) {
         self.cache_misses.inc();
+    }
+
+    /// Records one HTTP response.
+    pub fn record_http(&self, route: &'static str, status: u16, elapsed: Duration) {
+        self.http_requests
+            .get_or_create(&HttpLabels { route, status })
+            .inc();
+        self.http_request_seconds.observe(elapsed.as_secs_f64());
     }
 
     fn operation_label(&self, name: Option<&str>) -> String {

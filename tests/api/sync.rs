@@ -397,6 +397,12 @@ async fn pupil_numbers_are_replaced_by_keys_and_never_echoed() {
     let agent = hub.token_for("LOCAL_AUTHORITY:852", "SYNC_AGENT");
     let urn = maintained_school(&hub, "852").await;
     let upn = "K801200123456";
+    let bad = "K80120012345X9";
+    // Every hub log line of the test run is checked for these from now on.
+    for secret in [upn, bad, "8012001234567"] {
+        hub_tests::logs::register_secret(secret);
+    }
+    let mark = hub_tests::logs::mark();
     let record = json!({
         "pupilNumber": upn, "period": "2025/26", "schoolUrn": urn, "homeLaCode": "852",
         "yearGroup": 4, "disadvantaged": true, "sessionsPossible": 300, "sessionsMissed": 21
@@ -445,7 +451,6 @@ async fn pupil_numbers_are_replaced_by_keys_and_never_echoed() {
         );
     }
     // A malformed number is refused without repeating it.
-    let bad = "K80120012345X9";
     let mut record = record.clone();
     record["pupilNumber"] = json!(bad);
     let body = hub
@@ -473,6 +478,13 @@ async fn pupil_numbers_are_replaced_by_keys_and_never_echoed() {
         .await;
     assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
     assert!(!body.to_string().contains("8012001234567"), "{body}");
+    // The hub logged these requests, and no line holds a pupil number.
+    let lines = hub_tests::logs::lines_since(mark);
+    assert!(
+        lines.iter().any(|l| l.contains("upsertPupilRecords") || l.contains("/graphql")),
+        "the requests were logged: {lines:?}"
+    );
+    hub_tests::logs::assert_no_leaks();
 }
 
 /// Every change of a feed, followed from `since` to the end.

@@ -6,7 +6,12 @@
 //! (the `test` scale) is generated once per test process into a template and copied per
 //! hub, so tests run in parallel and never see each other's writes.
 //!
-//! Set `TEST_LOG=1` to see the hubs' logs.
+//! Every hub's log lines are captured (see [`logs`]) and checked against the tokens the
+//! helpers sign; set `TEST_LOG=1` to see them as well. [`cluster`] gives a test a
+//! PostgreSQL server of its own, for stopping and starting under a hub.
+
+pub mod cluster;
+pub mod logs;
 
 pub mod node;
 
@@ -16,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use baseline_hub::config::Config;
 use baseline_hub::startup::Application;
-use baseline_hub::{auth, db, seed, telemetry};
+use baseline_hub::{auth, db, seed};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use tokio::sync::{OnceCell, oneshot};
@@ -122,7 +127,7 @@ async fn template() -> &'static Template {
                 }
             };
             let config = Config::from_vars(&vars).expect("template config");
-            let conn = db::connect(&config, &telemetry::Metrics::new())
+            let conn = db::connect_unbounded(&config)
                 .await
                 .expect("connect template");
             db::migrate(&conn).await.expect("migrate template");
@@ -202,9 +207,6 @@ impl TestHub {
 
     /// A hub with extra settings (e.g. `("MAX_PAGE_SIZE", "10")`).
     pub async fn spawn_with(settings: &[(&str, &str)]) -> TestHub {
-        if std::env::var("TEST_LOG").is_ok() {
-            telemetry::init_logging(false);
-        }
         let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
         let mut vars = base_vars();
         let mut postgres = None;
@@ -255,6 +257,18 @@ impl TestHub {
         hub
     }
 
+    /// A hub on a database the test provides (empty or not: `HUB_SEED=test` in
+    /// `settings` loads the test data into an empty one), with no Redis unless
+    /// `settings` names one.
+    pub async fn spawn_on(database_url: &str, settings: &[(&str, &str)]) -> TestHub {
+        let mut vars = base_vars();
+        vars.insert("DATABASE_URL".into(), database_url.to_owned());
+        for (key, value) in settings {
+            vars.insert((*key).to_owned(), (*value).to_owned());
+        }
+        Self::start(vars).await
+    }
+
     /// A second hub on this hub's database (and, given the same `CACHE_REDIS_PREFIX`,
     /// its Redis entries): two instances behind one load balancer.
     pub async fn spawn_sibling(&self, settings: &[(&str, &str)]) -> TestHub {
@@ -267,6 +281,7 @@ impl TestHub {
     }
 
     async fn start(vars: HashMap<String, String>) -> TestHub {
+        logs::install();
         let database_url = vars["DATABASE_URL"].clone();
         let settings = vars.clone();
         let config = Config::from_vars(&vars).expect("valid test config");
@@ -348,15 +363,20 @@ impl TestHub {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        request.send().await.expect("request sent")
+        let response = request.send().await.expect("request sent");
+        logs::assert_no_leaks();
+        response
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
+        let response = self
+            .client
             .get(format!("{}{path}", self.address))
             .send()
             .await
-            .expect("request sent")
+            .expect("request sent");
+        logs::assert_no_leaks();
+        response
     }
 
     /// The hub's `hub_db_statements_total` counter, read from `/metrics`.
@@ -447,7 +467,16 @@ pub fn token(org: &str, roles: &[&str], ttl_secs: i64) -> String {
         iss: None,
         aud: None,
     };
-    auth::mint(JWT_SECRET.as_bytes(), &claims).expect("sign test token")
+    let token = auth::mint(JWT_SECRET.as_bytes(), &claims).expect("sign test token");
+    register_token(&token);
+    token
+}
+
+/// Registers a token's signature as a secret no log line may hold.
+fn register_token(token: &str) {
+    if let Some(signature) = token.rsplit('.').next() {
+        logs::register_secret(signature);
+    }
 }
 
 /// Seconds since the Unix epoch, for building claims.
@@ -465,7 +494,9 @@ pub fn sign(
     header: jsonwebtoken::Header,
     key: &jsonwebtoken::EncodingKey,
 ) -> String {
-    jsonwebtoken::encode(&header, claims, key).expect("sign test token")
+    let token = jsonwebtoken::encode(&header, claims, key).expect("sign test token");
+    register_token(&token);
+    token
 }
 
 /// The `extensions.code` of a response's first error, or `<none>`.

@@ -65,17 +65,10 @@ impl ResponseCache {
             return Ok(Access::anonymous());
         };
         let inner = &self.inner;
-        let key = SessionKey {
-            kind: identity.kind,
-            code: identity.code.clone(),
-            roles: identity.roles.clone(),
-            day: Utc::now().date_naive(),
-        };
+        let key = SessionKey::of(&identity);
         let trusted = snapshot.memory_trusted;
-        if trusted && let Some(remembered) = inner.sessions.memo.get(&key) {
-            let (organisation, scope) = &*remembered;
-            let principal = identity.principal(organisation.clone());
-            return Ok(Access::new(Arc::new(principal), scope.clone()));
+        if let Some(access) = self.remembered(&identity, snapshot) {
+            return Ok(access);
         }
         let organisation = identity.organisation(db).await?;
         let scope = Scope::load(db, &organisation, &identity.roles, key.day)
@@ -93,5 +86,28 @@ impl ResponseCache {
         }
         let principal = identity.principal(organisation);
         Ok(Access::new(Arc::new(principal), scope))
+    }
+
+    /// The caller's access if it is remembered and memory may be trusted: what a
+    /// request can learn without the database (while it is down, for instance).
+    pub fn remembered(&self, identity: &Identity, snapshot: &Snapshot) -> Option<Access> {
+        if !snapshot.memory_trusted {
+            return None;
+        }
+        let remembered = self.inner.sessions.memo.get(&SessionKey::of(identity))?;
+        let (organisation, scope) = &*remembered;
+        let principal = identity.principal(organisation.clone());
+        Some(Access::new(Arc::new(principal), scope.clone()))
+    }
+}
+
+impl SessionKey {
+    fn of(identity: &Identity) -> SessionKey {
+        SessionKey {
+            kind: identity.kind,
+            code: identity.code.clone(),
+            roles: identity.roles.clone(),
+            day: Utc::now().date_naive(),
+        }
     }
 }

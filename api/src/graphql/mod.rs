@@ -16,6 +16,7 @@ mod aggregate;
 mod audit;
 mod federation;
 mod figures;
+pub mod guard;
 mod loaders;
 mod pagination;
 mod protect;
@@ -238,8 +239,12 @@ impl Extension for RequestOutcomeExtension {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
-        if let (Some(name), Ok(mut slot)) = (operation_name, self.operation.lock()) {
-            *slot = Some(name.to_owned());
+        if let Some(name) = operation_name {
+            // The request's log span (see `http`) names the operation it ran.
+            tracing::Span::current().record("operation", name);
+            if let Ok(mut slot) = self.operation.lock() {
+                *slot = Some(name.to_owned());
+            }
         }
         next.run(ctx, operation_name).await
     }

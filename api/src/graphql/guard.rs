@@ -1,0 +1,268 @@
+//! Checks a request's document *before* the GraphQL engine walks it, for the two
+//! shapes whose cost is not bounded by the document's length.
+//!
+//! - **Deep nesting.** The parser descends once per `{`, `[` or `(`; a body of a few
+//!   hundred kilobytes of opening brackets would nest far deeper than any honest query
+//!   and spend the parser's stack on it. The raw text is scanned first (strings and
+//!   comments skipped) and anything nesting deeper than [`MAX_NESTING`] is refused
+//!   unparsed.
+//! - **Fragment bombs.** `fragment A on Query { ...B ...B } fragment B … { ...C ...C }`
+//!   doubles at every level: thirty short lines expand to a billion fields, and the
+//!   engine's own checks (recursion depth, complexity) expand fragments as they go, so
+//!   they would do that work before refusing. Here each fragment's expanded size is
+//!   computed once and reused, which costs time linear in the document, and a document
+//!   that expands to more field selections than the complexity budget is refused: each
+//!   selected field costs at least one unit of complexity, so it could never pass.
+//!
+//! Aliases, directives and depth of fields are the engine's to limit (complexity,
+//! `limit_directives`, `limit_depth`); a body-size limit in `http` bounds everything
+//! else.
+
+use std::collections::HashMap;
+
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+
+/// Deepest bracket nesting accepted in a document's text; the engine's recursion limit
+/// is the same, and an honest query stays far below it (the depth limit is 12).
+pub const MAX_NESTING: usize = 64;
+
+/// Refuses a document whose text nests deeper than [`MAX_NESTING`].
+pub fn check_nesting(query: &str) -> Result<(), String> {
+    let mut depth = 0usize;
+    let mut chars = query.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' | '[' | '(' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(format!(
+                        "the document nests deeper than {MAX_NESTING} levels"
+                    ));
+                }
+            }
+            '}' | ']' | ')' => depth = depth.saturating_sub(1),
+            '#' => {
+                for c in chars.by_ref() {
+                    if c == '\n' || c == '\r' {
+                        break;
+                    }
+                }
+            }
+            '"' => skip_string(&mut chars),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Skips a string whose opening quote has been read: `"…"` with escapes, or a block
+/// string `"""…"""`.
+fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    if chars.peek() == Some(&'"') {
+        chars.next();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            // Block string: ends at the next unescaped `"""`.
+            let mut quotes = 0;
+            let mut escaped = false;
+            for c in chars.by_ref() {
+                match c {
+                    '"' if !escaped => {
+                        quotes += 1;
+                        if quotes == 3 {
+                            return;
+                        }
+                    }
+                    '\\' => {
+                        escaped = true;
+                        quotes = 0;
+                        continue;
+                    }
+                    _ => quotes = 0,
+                }
+                escaped = false;
+            }
+            return;
+        }
+        // `""`: an empty string.
+        return;
+    }
+    let mut escaped = false;
+    for c in chars.by_ref() {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '"' if !escaped => return,
+            '\n' | '\r' => return,
+            _ => escaped = false,
+        }
+    }
+}
+
+/// Refuses a document whose operations, with every fragment spread expanded, select
+/// more than `max_fields` fields, or whose fragments spread each other in a cycle.
+pub fn check_expansion(document: &ExecutableDocument, max_fields: usize) -> Result<(), String> {
+    let mut sizes = Sizes {
+        document,
+        memo: HashMap::new(),
+        limit: max_fields,
+    };
+    let mut total = 0usize;
+    for (_, operation) in document.operations.iter() {
+        total = total.saturating_add(sizes.of_set(&operation.node.selection_set.node, 0)?);
+        if total > max_fields {
+            return Err(too_large(max_fields));
+        }
+    }
+    Ok(())
+}
+
+/// Whether any operation selects `__schema` or `__type` (introspection can only start
+/// at the root, directly or through fragments spread there). The engine, with
+/// introspection off, answers such fields with a silent `null`; the hub says why.
+pub fn selects_introspection(document: &ExecutableDocument) -> bool {
+    fn at_root(document: &ExecutableDocument, set: &SelectionSet, depth: usize) -> bool {
+        depth <= MAX_NESTING
+            && set.items.iter().any(|selection| match &selection.node {
+                Selection::Field(field) => {
+                    matches!(field.node.name.node.as_str(), "__schema" | "__type")
+                }
+                Selection::InlineFragment(inline) => {
+                    at_root(document, &inline.node.selection_set.node, depth + 1)
+                }
+                Selection::FragmentSpread(spread) => document
+                    .fragments
+                    .get(&spread.node.fragment_name.node)
+                    .is_some_and(|f| at_root(document, &f.node.selection_set.node, depth + 1)),
+            })
+    }
+    document
+        .operations
+        .iter()
+        .any(|(_, operation)| at_root(document, &operation.node.selection_set.node, 0))
+}
+
+fn too_large(max_fields: usize) -> String {
+    format!(
+        "the document expands to more than {max_fields} fields once its fragments are \
+         spread; it would exceed the complexity budget"
+    )
+}
+
+/// Expanded sizes of fragments, each computed once.
+struct Sizes<'a> {
+    document: &'a ExecutableDocument,
+    /// `None` while a fragment is being measured: meeting it again is a cycle.
+    memo: HashMap<&'a str, Option<usize>>,
+    limit: usize,
+}
+
+impl<'a> Sizes<'a> {
+    fn of_set(&mut self, set: &'a SelectionSet, depth: usize) -> Result<usize, String> {
+        if depth > MAX_NESTING {
+            return Err(format!(
+                "fragments and selections nest deeper than {MAX_NESTING} levels"
+            ));
+        }
+        let mut size = 0usize;
+        for selection in &set.items {
+            let add = match &selection.node {
+                Selection::Field(field) => {
+                    1 + self.of_set(&field.node.selection_set.node, depth + 1)?
+                }
+                Selection::InlineFragment(inline) => {
+                    self.of_set(&inline.node.selection_set.node, depth + 1)?
+                }
+                Selection::FragmentSpread(spread) => {
+                    self.of_fragment(spread.node.fragment_name.node.as_str(), depth)?
+                }
+            };
+            size = size.saturating_add(add);
+            if size > self.limit {
+                return Err(too_large(self.limit));
+            }
+        }
+        Ok(size)
+    }
+
+    fn of_fragment(&mut self, name: &'a str, depth: usize) -> Result<usize, String> {
+        match self.memo.get(name) {
+            Some(Some(size)) => return Ok(*size),
+            Some(None) => return Err(format!("fragment {name} spreads itself")),
+            None => {}
+        }
+        // An unknown fragment is the engine's to report, with its position.
+        let Some(fragment) = self.document.fragments.get(name) else {
+            return Ok(0);
+        };
+        self.memo.insert(name, None);
+        let size = self.of_set(&fragment.node.selection_set.node, depth + 1)?;
+        self.memo.insert(name, Some(size));
+        Ok(size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_graphql::parser::parse_query;
+
+    fn expansion(query: &str, max: usize) -> Result<(), String> {
+        check_expansion(&parse_query(query).expect("valid syntax"), max)
+    }
+
+    #[test]
+    fn nesting_is_counted_outside_strings_and_comments() {
+        let deep = format!("{}{}", "{a".repeat(65), "}".repeat(65));
+        assert!(check_nesting(&deep).is_err());
+        let shallow = format!("{}{}", "{a".repeat(64), "}".repeat(64));
+        assert!(check_nesting(&shallow).is_ok());
+        let quoted = format!(
+            "{{ a(s: \"{0}\", t: \"\"\"{0}\\\"\"\"{0}\"\"\") # {0}\n }}",
+            "{".repeat(100)
+        );
+        assert!(check_nesting(&quoted).is_ok(), "{quoted}");
+    }
+
+    #[test]
+    fn a_doubling_fragment_chain_is_refused_without_expanding_it() {
+        let mut query = String::from("{ ...F0 }\n");
+        for i in 0..40 {
+            query.push_str(&format!(
+                "fragment F{i} on Query {{ ...F{} ...F{} }}\n",
+                i + 1,
+                i + 1
+            ));
+        }
+        query.push_str("fragment F40 on Query { regions { code } }\n");
+        let err = expansion(&query, 20_000).unwrap_err();
+        assert!(err.contains("expands to more than 20000 fields"), "{err}");
+    }
+
+    #[test]
+    fn shared_fragments_are_counted_each_time_they_are_spread() {
+        let query =
+            "{ a: regions { ...R } b: regions { ...R } } fragment R on Region { code name }";
+        assert!(expansion(query, 6).is_ok());
+        assert!(expansion(query, 5).is_err());
+    }
+
+    #[test]
+    fn introspection_is_found_through_root_fragments_only() {
+        let found = |q: &str| selects_introspection(&parse_query(q).expect("valid syntax"));
+        assert!(found("{ __schema { types { name } } }"));
+        assert!(found(
+            "{ ... on Query { ...T } } fragment T on Query { __type(name: \"X\") { name } }"
+        ));
+        assert!(!found("{ regions { __typename code } }"));
+    }
+
+    #[test]
+    fn cycles_are_refused() {
+        let err = expansion(
+            "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }",
+            100,
+        )
+        .unwrap_err();
+        assert!(err.contains("spreads itself"), "{err}");
+    }
+}

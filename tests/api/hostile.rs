@@ -1,0 +1,245 @@
+//! Hostile input over HTTP. Each case gets a clear 4xx or a GraphQL error with a code,
+//! and the hub answers an ordinary query right after. Memory stays bounded because
+//! every limit holds before the expensive step: the body limit before the body is
+//! read (a body announced too large is refused unread), nesting before parsing,
+//! fragment expansion before the engine walks the document, the batch size before
+//! anything runs. (`limits` covers malformed JSON, wrong content types, page, depth,
+//! complexity and batch limits of ordinary size.)
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use hub_tests::{TestHub, error_code};
+use serde_json::{Value, json};
+
+/// Posts raw bytes with a content type; returns the status and the JSON body.
+async fn post_raw(hub: &TestHub, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+    let response = hub
+        .client
+        .post(format!("{}/graphql", hub.address))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("answered");
+    let status = response.status().as_u16();
+    let body = response
+        .json()
+        .await
+        .expect("a JSON body, even for refusals");
+    (status, body)
+}
+
+async fn post_query(hub: &TestHub, document: &str) -> (u16, Value) {
+    post_raw(
+        hub,
+        "application/json",
+        serde_json::to_vec(&json!({ "query": document })).expect("json"),
+    )
+    .await
+}
+
+/// The hub still answers an honest query correctly.
+async fn still_answers(hub: &TestHub) {
+    let body = hub.query(None, "{ regions { code } }", json!({})).await;
+    assert_eq!(body["data"]["regions"].as_array().map(Vec::len), Some(9));
+}
+
+fn assert_refused(status: u16, body: &Value) {
+    assert!(
+        status == 200 || (400..500).contains(&status),
+        "HTTP {status}: {body}"
+    );
+    assert_eq!(error_code(body), "BAD_USER_INPUT", "HTTP {status}: {body}");
+    assert!(body["data"].is_null(), "{body}");
+}
+
+#[tokio::test]
+async fn deep_nesting_is_refused_before_parsing() {
+    let hub = TestHub::spawn().await;
+    // 60,000 levels: far past any parser's stack if it were parsed.
+    let selections = format!("{}{}", "{a".repeat(60_000), "}".repeat(60_000));
+    let (status, body) = post_query(&hub, &selections).await;
+    assert_eq!(status, 400, "{body}");
+    assert_refused(status, &body);
+    let lists = format!(
+        "{{ regions(x: {}1{}) {{ code }} }}",
+        "[".repeat(50_000),
+        "]".repeat(50_000)
+    );
+    let (status, body) = post_query(&hub, &lists).await;
+    assert_refused(status, &body);
+    still_answers(&hub).await;
+}
+
+#[tokio::test]
+async fn fragment_bombs_and_circular_fragments_are_refused() {
+    let hub = TestHub::spawn().await;
+    // Each fragment spreads the next twice: 2^40 fields if expanded.
+    let mut bomb = String::from("query Bomb { ...F0 }\n");
+    for i in 0..40 {
+        bomb.push_str(&format!(
+            "fragment F{i} on Query {{ ...F{next} ...F{next} }}\n",
+            next = i + 1
+        ));
+    }
+    bomb.push_str("fragment F40 on Query { regions { code name } }\n");
+    let (status, body) = post_query(&hub, &bomb).await;
+    assert_refused(status, &body);
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("expands to more than")),
+        "{body}"
+    );
+
+    let circular =
+        "{ ...A } fragment A on Query { ...B regions { code } } fragment B on Query { ...A }";
+    let (status, body) = post_query(&hub, circular).await;
+    assert_refused(status, &body);
+
+    let wide_circle =
+        "{ ...A } fragment A on Query { ...B ...B ...B } fragment B on Query { ...A ...A ...A }";
+    let (status, body) = post_query(&hub, wide_circle).await;
+    assert_refused(status, &body);
+    still_answers(&hub).await;
+}
+
+#[tokio::test]
+async fn alias_bombs_exceed_the_complexity_budget() {
+    let hub = TestHub::spawn().await;
+    // 20,000 aliases of a list field, about 600 KB: refused for size…
+    let aliases: String = (0..20_000)
+        .map(|i| format!("a{i}: regions {{ code }} "))
+        .collect();
+    let (status, body) = post_query(&hub, &format!("{{ {aliases} }}")).await;
+    assert_eq!(status, 413, "{body}");
+    // …and 8,000 of three fields each (within the body limit) for cost.
+    let aliases: String = (0..8_000)
+        .map(|i| format!("a{i}:regions{{code name}} "))
+        .collect();
+    let (status, body) = post_query(&hub, &format!("{{ {aliases} }}")).await;
+    assert_refused(status, &body);
+    still_answers(&hub).await;
+}
+
+#[tokio::test]
+async fn batches_of_thousands_are_refused_before_anything_runs() {
+    let hub = TestHub::spawn().await;
+    let batch: Vec<Value> = (0..5_000)
+        .map(|_| json!({ "query": "{__typename}" }))
+        .collect();
+    let (status, body) = post_raw(
+        &hub,
+        "application/json",
+        serde_json::to_vec(&batch).expect("json"),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    assert!(hub.statements().await < 50, "nothing ran");
+    still_answers(&hub).await;
+}
+
+#[tokio::test]
+async fn oversized_and_deeply_nested_variables_are_refused() {
+    let hub = TestHub::spawn().await;
+    let big = json!({
+        "query": "query($f: [String!]) { indicators(codes: $f) { code } }",
+        "variables": { "f": vec!["attendance_rate"; 40_000] }
+    });
+    let (status, body) =
+        post_raw(&hub, "application/json", serde_json::to_vec(&big).unwrap()).await;
+    assert_eq!(status, 413, "{body}");
+
+    // JSON nested 10,000 deep, hand-written (serde_json itself refuses to build it).
+    let nested = format!(
+        r#"{{"query":"{{ regions {{ code }} }}","variables":{{"v":{}1{}}}}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let (status, body) = post_raw(&hub, "application/json", nested.into_bytes()).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    still_answers(&hub).await;
+}
+
+#[tokio::test]
+async fn invalid_utf8_and_other_bodies_get_clear_errors() {
+    let hub = TestHub::spawn().await;
+    let mut invalid = br#"{"query":"{ regions { code } }"#.to_vec();
+    invalid.extend_from_slice(&[0xff, 0xfe, 0xc3, 0x28]);
+    invalid.extend_from_slice(br#""}"#);
+    for (content_type, body) in [
+        ("application/json", invalid),
+        ("application/json", Vec::new()),
+        ("application/json", b"null".to_vec()),
+        ("application/json", b"[]".to_vec()),
+        ("application/json", br#"{"query": 42}"#.to_vec()),
+        (
+            "application/json",
+            br#"{"query": "{ regions { code } }", "variables": "x"}"#.to_vec(),
+        ),
+        (
+            "application/json; charset=utf-16",
+            vec![0xff, 0xfe, b'{', 0],
+        ),
+        ("multipart/form-data; boundary=x", b"--x--".to_vec()),
+        (
+            "application/x-www-form-urlencoded",
+            b"query=%7B%7D".to_vec(),
+        ),
+    ] {
+        let shown = String::from_utf8_lossy(&body).into_owned();
+        let (status, reply) = post_raw(&hub, content_type, body).await;
+        assert!(
+            (400..500).contains(&status),
+            "{content_type} {shown:?}: HTTP {status}: {reply}"
+        );
+        assert_eq!(error_code(&reply), "BAD_USER_INPUT", "{shown:?}: {reply}");
+    }
+    still_answers(&hub).await;
+}
+
+#[tokio::test]
+async fn a_body_announced_too_large_is_refused_unread() {
+    let hub = TestHub::spawn().await;
+    let address = hub.address.trim_start_matches("http://").to_owned();
+    // Announce a gigabyte, send a few bytes: the answer must come without the rest.
+    let reply = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(address).expect("connect");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .expect("timeout");
+        write!(
+            stream,
+            "POST /graphql HTTP/1.1\r\nhost: hub\r\ncontent-type: application/json\r\n\
+             content-length: 1000000000\r\nconnection: close\r\n\r\n{{\"query\":"
+        )
+        .expect("send");
+        let mut reply = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = stream.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            reply.extend_from_slice(&chunk[..n]);
+        }
+        String::from_utf8_lossy(&reply).into_owned()
+    })
+    .await
+    .expect("client thread");
+    assert!(reply.starts_with("HTTP/1.1 413"), "reply: {reply:?}");
+    assert!(reply.contains("BAD_USER_INPUT"), "{reply}");
+    still_answers(&hub).await;
+}
+
+#[tokio::test]
+async fn huge_documents_are_refused_at_the_body_limit() {
+    let hub = TestHub::spawn().await;
+    let document = format!("{{ regions {{ code }} }} {}", "# padding\n".repeat(100_000));
+    let (status, body) = post_query(&hub, &document).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    still_answers(&hub).await;
+}

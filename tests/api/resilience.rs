@@ -1,0 +1,245 @@
+//! Timeouts and outages: a statement that cannot finish ends with a clear error, a
+//! request that cannot finish is answered when its time is up, and a database restart
+//! under a stream of requests costs clear `UNAVAILABLE` errors, never a panic or a
+//! hang, after which the hub answers correctly again by itself.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use hub_tests::cluster::PrivatePostgres;
+use hub_tests::{TestHub, error_code};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use serde_json::{Value, json};
+
+const CREATE: &str = r#"mutation($input: NewSharingAgreement!) {
+  createSharingAgreement(input: $input) { id } }"#;
+
+fn agreement() -> Value {
+    json!({ "input": {
+        "provider": "LOCAL_AUTHORITY:850", "consumer": "LOCAL_AUTHORITY:852",
+        "accessLevel": "SCHOOL", "purpose": "joint inclusion review",
+        "validFrom": "2020-01-01", "validTo": "2099-12-31" } })
+}
+
+/// A connection of the test's own that holds the write lock on the agreements table
+/// until dropped: PostgreSQL's table lock, SQLite's database write lock. Whatever the
+/// hub then writes there must wait — deterministically, for as long as the test likes.
+struct WriteLock {
+    db: DatabaseConnection,
+}
+
+impl WriteLock {
+    async fn take(hub: &TestHub) -> WriteLock {
+        let mut options = ConnectOptions::new(hub.database_url.clone());
+        options.max_connections(1).min_connections(1);
+        let db = Database::connect(options).await.expect("connect");
+        let statements: &[&str] = match db.get_database_backend() {
+            DbBackend::Postgres => &["BEGIN", "LOCK TABLE sharing_agreement IN EXCLUSIVE MODE"],
+            _ => &["BEGIN IMMEDIATE"],
+        };
+        for statement in statements {
+            db.execute_unprepared(statement)
+                .await
+                .expect("take the lock");
+        }
+        WriteLock { db }
+    }
+
+    async fn release(self) {
+        self.db
+            .execute_unprepared("ROLLBACK")
+            .await
+            .expect("release the lock");
+        self.db.close().await.expect("close");
+    }
+}
+
+/// The error of a response that ran out of time.
+fn assert_timed_out(body: &Value) {
+    assert_eq!(error_code(body), "UNAVAILABLE", "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("took too long"), "{body}");
+}
+
+#[tokio::test]
+async fn a_statement_waiting_on_a_lock_ends_with_a_clear_error() {
+    let hub = TestHub::spawn_with(&[("DATABASE_STATEMENT_TIMEOUT_MS", "300")]).await;
+    let provider = hub.token_for("LOCAL_AUTHORITY:850", "LA_OFFICER");
+    let lock = WriteLock::take(&hub).await;
+    let blocked = hub.query(Some(&provider), CREATE, agreement()).await;
+    assert_timed_out(&blocked);
+    assert!(blocked["data"].is_null(), "{blocked}");
+    lock.release().await;
+    let written = hub.query(Some(&provider), CREATE, agreement()).await;
+    assert!(written.get("errors").is_none(), "{written}");
+    assert!(written["data"]["createSharingAgreement"]["id"].is_string());
+}
+
+#[tokio::test]
+async fn the_request_timeout_answers_a_request_that_cannot_finish() {
+    let hub = TestHub::spawn_with(&[
+        ("REQUEST_TIMEOUT_MS", "300"),
+        ("DATABASE_STATEMENT_TIMEOUT_MS", "60000"),
+    ])
+    .await;
+    let provider = hub.token_for("LOCAL_AUTHORITY:850", "LA_OFFICER");
+    // Warm the caller's scope, so that only the write waits.
+    hub.query(Some(&provider), "{ me { roles } }", json!({}))
+        .await;
+    let lock = WriteLock::take(&hub).await;
+    let response = hub
+        .post_graphql(
+            Some(&provider),
+            &json!({ "query": CREATE, "variables": agreement() }),
+        )
+        .await;
+    assert_eq!(response.status(), 503);
+    assert_timed_out(&response.json().await.expect("JSON body"));
+    lock.release().await;
+    let answered = hub.query(None, "{ regions { code } }", json!({})).await;
+    assert_eq!(
+        answered["data"]["regions"].as_array().map(Vec::len),
+        Some(9)
+    );
+}
+
+/// What one request of the stream got.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Correct,
+    Unavailable,
+}
+
+const SCHOOLS: &str = r#"{ schools(filter: { laCode: "852" }, first: 3) { totalCount edges { node { urn name } } } }"#;
+
+/// One request with a bound on how long it may take: a hang fails the test.
+async fn classify(hub: &TestHub, token: Option<&str>, expected: &Value) -> Outcome {
+    let mut request = hub
+        .client
+        .post(format!("{}/graphql", hub.address))
+        .timeout(Duration::from_secs(20))
+        .json(&json!({ "query": SCHOOLS }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("answered, not hung or dropped");
+    let status = response.status();
+    let body: Value = response.json().await.expect("a JSON body");
+    if status == 200 && body.get("errors").is_none() {
+        assert_eq!(&body["data"], expected, "a wrong answer");
+        return Outcome::Correct;
+    }
+    assert!(
+        status == 200 || status == 503,
+        "HTTP {status} is not how an outage is reported: {body}"
+    );
+    let errors = body["errors"].as_array().expect("errors");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["extensions"]["code"] == "UNAVAILABLE"),
+        "every error of an outage is UNAVAILABLE: {body}"
+    );
+    Outcome::Unavailable
+}
+
+async fn wait_until_ready(hub: &TestHub, ready: bool) {
+    for _ in 0..300 {
+        let status = hub.get("/readyz").await.status();
+        if (status == 200) == ready {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("/readyz did not report ready={ready} within 30 s");
+}
+
+#[tokio::test]
+async fn postgres_restarted_during_a_stream_of_requests() {
+    let test = "postgres_restarted_during_a_stream_of_requests";
+    let Some(postgres) = PrivatePostgres::start(test).await else {
+        return;
+    };
+    // No cache and no rate limit: every request of the stream reaches the database.
+    let hub = TestHub::spawn_on(
+        &postgres.url(),
+        &[
+            ("HUB_SEED", "test"),
+            ("CACHE_TTL_SECONDS", "0"),
+            ("RATE_LIMIT_PER_SECOND", "0"),
+        ],
+    )
+    .await;
+    let token = hub.token_for("LOCAL_AUTHORITY:852", "LA_OFFICER");
+    let expected = hub.query(None, SCHOOLS, json!({})).await["data"].clone();
+    assert!(expected["schools"]["totalCount"].as_i64() > Some(0));
+    wait_until_ready(&hub, true).await;
+
+    let hub = Arc::new(hub);
+    let running = Arc::new(AtomicBool::new(true));
+    let stream = {
+        let (hub, running, expected, token) = (
+            hub.clone(),
+            running.clone(),
+            expected.clone(),
+            token.clone(),
+        );
+        tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            let mut i = 0usize;
+            while running.load(Ordering::Acquire) {
+                let token = (i % 2 == 1).then_some(token.as_str());
+                outcomes.push(classify(&hub, token, &expected).await);
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            outcomes
+        })
+    };
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    postgres.stop().await;
+    wait_until_ready(&hub, false).await;
+    for token in [None, Some(token.as_str())] {
+        assert_eq!(
+            classify(&hub, token, &expected).await,
+            Outcome::Unavailable,
+            "while the database is down"
+        );
+    }
+    assert_eq!(hub.metric("hub_db_up").await, 0.0);
+
+    postgres.restart().await;
+    wait_until_ready(&hub, true).await;
+    // The hub recovers by itself: its health check notices within a fraction of a
+    // second, and stale pooled connections are replaced as they are tested.
+    let mut recovered = false;
+    for _ in 0..100 {
+        if classify(&hub, None, &expected).await == Outcome::Correct {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "correct answers again after the restart");
+    assert_eq!(
+        classify(&hub, Some(&token), &expected).await,
+        Outcome::Correct
+    );
+    assert_eq!(hub.metric("hub_db_up").await, 1.0);
+
+    running.store(false, Ordering::Release);
+    let outcomes = stream.await.expect("the stream did not panic");
+    let correct = outcomes.iter().filter(|o| **o == Outcome::Correct).count();
+    let unavailable = outcomes.len() - correct;
+    assert!(
+        correct > 0 && unavailable > 0,
+        "the stream saw both answers and the outage: {correct} correct, {unavailable} unavailable"
+    );
+    assert!(
+        outcomes.last() == Some(&Outcome::Correct),
+        "the stream ends on correct answers"
+    );
+    assert_eq!(hub.get("/healthz").await.status(), 200);
+}
