@@ -147,6 +147,11 @@ pub fn role_fits(role: Role, kind: OrganisationKind) -> bool {
     row.acts_for.is_empty() || row.acts_for.contains(&kind)
 }
 
+/// Whether any of these roles writes data (and so may send large sync bodies).
+pub fn writes_data(roles: &[Role]) -> bool {
+    roles.iter().any(|r| role_row(*r).writes_data)
+}
+
 /// A set of schools — or, for [`Grant::ResidentIn`], of pupils — a caller may read.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Grant {
@@ -644,7 +649,7 @@ impl Access {
     /// Bulk writes (sync): the caller's [`WriteScope`], if one of its roles writes data.
     pub fn require_writer(&self) -> Result<WriteScope> {
         let principal = self.require_principal()?;
-        if principal.roles.iter().any(|r| role_row(*r).writes_data) {
+        if writes_data(&principal.roles) {
             Ok(WriteScope::of(&principal.organisation))
         } else {
             Err(Error::Forbidden(

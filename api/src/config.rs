@@ -80,10 +80,13 @@ pub struct Limits {
     pub max_complexity: usize,
     /// `MAX_PAGE_SIZE`, default 500: the largest `first` a connection accepts.
     pub max_page_size: usize,
-    /// `MAX_BODY_BYTES`, default 8 MiB; larger bodies get HTTP 413. Sized for a sync
-    /// call of 10,000 pupil records (about 4 MiB of JSON) with room to spare; the
-    /// parser's own limits (depth, complexity, recursion) bound the work either way.
+    /// `MAX_BODY_BYTES`, default 256 KiB; larger bodies get HTTP 413.
     pub max_body_bytes: usize,
+    /// `MAX_SYNC_BODY_BYTES`, default 8 MiB: the body limit for callers whose token
+    /// carries a role that writes data, sized for a sync call of 10,000 pupil records
+    /// (about 4 MiB of JSON). Everyone else keeps `max_body_bytes`, so only a verified
+    /// writer can make the hub read a large body.
+    pub max_sync_body_bytes: usize,
     /// `MAX_BATCH_SIZE`, default 10 operations in one batched POST.
     pub max_batch: usize,
     /// `REQUEST_TIMEOUT_MS`, default 30 s: a request still running after this is
@@ -97,7 +100,8 @@ impl Default for Limits {
             max_depth: 12,
             max_complexity: 20_000,
             max_page_size: 500,
-            max_body_bytes: 8 * 1024 * 1024,
+            max_body_bytes: 256 * 1024,
+            max_sync_body_bytes: 8 * 1024 * 1024,
             max_batch: 10,
             request_timeout: Duration::from_secs(30),
         }
@@ -279,6 +283,7 @@ impl Config {
             max_complexity: number("MAX_QUERY_COMPLEXITY", defaults.max_complexity, 10),
             max_page_size: number("MAX_PAGE_SIZE", defaults.max_page_size, 1),
             max_body_bytes: number("MAX_BODY_BYTES", defaults.max_body_bytes, 1024),
+            max_sync_body_bytes: number("MAX_SYNC_BODY_BYTES", defaults.max_sync_body_bytes, 1024),
             max_batch: number("MAX_BATCH_SIZE", defaults.max_batch, 1),
             request_timeout: Duration::from_millis(number("REQUEST_TIMEOUT_MS", 30_000, 10) as u64),
         };

@@ -30,12 +30,13 @@ use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{BatchRequest, Value};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -72,7 +73,12 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    let body_limit = state.limits.max_body_bytes;
+    // The POST handler enforces the caller's own limit (`body_limit`); this is the
+    // ceiling for any body axum itself reads.
+    let body_limit = state
+        .limits
+        .max_body_bytes
+        .max(state.limits.max_sync_body_bytes);
     Router::new()
         .route("/", get(|| async { Redirect::temporary("/graphql") }))
         .route(
@@ -354,15 +360,23 @@ fn check_shape(
     Ok(())
 }
 
-fn too_large(state: &AppState) -> Response {
+fn too_large(limit: usize) -> Response {
     error_response(
         StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::BadUserInput,
-        &format!(
-            "request body is larger than {} bytes",
-            state.limits.max_body_bytes
-        ),
+        &format!("request body is larger than {limit} bytes"),
     )
+}
+
+/// The body limit for this caller: the larger sync limit for a verified token with a
+/// role that writes data, the general one for everybody else.
+fn body_limit(limits: &Limits, identity: Option<&Identity>) -> usize {
+    match identity {
+        Some(identity) if crate::access::writes_data(&identity.roles) => {
+            limits.max_sync_body_bytes.max(limits.max_body_bytes)
+        }
+        _ => limits.max_body_bytes,
+    }
 }
 
 async fn graphql_post(State(state): State<AppState>, request: Request) -> Response {
@@ -393,14 +407,13 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|length| length > state.limits.max_body_bytes as u64) {
-        return too_large(&state);
+    let limit = body_limit(&state.limits, identity.as_ref());
+    if announced.is_some_and(|length| length > limit as u64) {
+        return too_large(limit);
     }
-    let body = match Bytes::from_request(request, &()).await {
-        Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return too_large(&state);
-        }
+    let body = match Limited::new(request.into_body(), limit).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(err) if err.is::<LengthLimitError>() => return too_large(limit),
         Err(_) => {
             return error_response(
                 StatusCode::BAD_REQUEST,

@@ -481,7 +481,9 @@ async fn pupil_numbers_are_replaced_by_keys_and_never_echoed() {
     // The hub logged these requests, and no line holds a pupil number.
     let lines = hub_tests::logs::lines_since(mark);
     assert!(
-        lines.iter().any(|l| l.contains("upsertPupilRecords") || l.contains("/graphql")),
+        lines
+            .iter()
+            .any(|l| l.contains("upsertPupilRecords") || l.contains("/graphql")),
         "the requests were logged: {lines:?}"
     );
     hub_tests::logs::assert_no_leaks();
@@ -714,9 +716,17 @@ async fn oversized_and_empty_calls_are_refused_before_any_work() {
     let empty = hub.query(Some(&agent), UPSERT, upsert(None, vec![])).await;
     assert_eq!(code(&empty), "BAD_USER_INPUT", "{empty}");
     let row = figure(1, "suspension_rate", "2025/26", 1.0, 10.0);
-    let too_many = hub
-        .query(Some(&agent), UPSERT, upsert(None, vec![row; 10_001]))
-        .await;
+    // About 1.5 MB: over the general body limit, under the one for writers.
+    let body = json!({ "query": UPSERT, "variables": upsert(None, vec![row; 10_001]) });
+    let analyst = hub.token_for("LOCAL_AUTHORITY:852", "ANALYST");
+    let refused = hub.post_graphql(Some(&analyst), &body).await;
+    assert_eq!(refused.status(), 413, "only writers may send large bodies");
+    let too_many: Value = hub
+        .post_graphql(Some(&agent), &body)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(code(&too_many), "BAD_USER_INPUT", "{too_many}");
     assert!(
         too_many["errors"][0]["message"]

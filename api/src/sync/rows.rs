@@ -242,6 +242,25 @@ impl Reference {
         })
     }
 
+    /// A reference built in memory, for tests that validate without a database.
+    #[cfg(test)]
+    pub fn in_memory(
+        indicators: Vec<indicator::Model>,
+        schools: Vec<school::Model>,
+        las: &[&str],
+        regions: &[&str],
+    ) -> Reference {
+        Reference {
+            indicators: indicators
+                .into_iter()
+                .map(|i| (i.code.clone(), i))
+                .collect(),
+            schools: schools.into_iter().map(|s| (s.urn, s)).collect(),
+            las: las.iter().map(|c| (*c).to_owned()).collect(),
+            regions: regions.iter().map(|c| (*c).to_owned()).collect(),
+        }
+    }
+
     pub fn is_la(&self, code: &str) -> bool {
         self.las.contains(code)
     }
