@@ -25,7 +25,7 @@ use serde_json::json;
 use crate::access::Access;
 use crate::auth::{AuthError, Verifier};
 use crate::cache::{Cached, Key, KeyParts, ResponseCache, Snapshot, Tier, document_hash};
-use crate::config::{Disclosure, Limits};
+use crate::config::{Disclosure, InspectionCycle, Limits};
 use crate::db;
 use crate::error::ErrorCode;
 use crate::graphql::{HubSchema, RequestContext};
@@ -40,6 +40,7 @@ pub struct AppState {
     pub metrics: Metrics,
     pub limits: Arc<Limits>,
     pub disclosure: Disclosure,
+    pub inspection: InspectionCycle,
     pub cache: ResponseCache,
 }
 
@@ -457,6 +458,7 @@ fn context(state: &AppState, access: Access) -> RequestContext {
         access,
         state.limits.clone(),
         state.disclosure,
+        state.inspection,
         state.cache.clone(),
     )
 }

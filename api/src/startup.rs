@@ -59,7 +59,12 @@ impl Application {
                 })?;
         let cache = ResponseCache::new(
             &config.cache,
-            format!("{}|{:?}", env!("CARGO_PKG_VERSION"), config.disclosure),
+            format!(
+                "{}|{:?}|{:?}",
+                env!("CARGO_PKG_VERSION"),
+                config.disclosure,
+                config.inspection
+            ),
             metrics.clone(),
         )
         .map_err(StartupError::Cache)?;
@@ -71,6 +76,7 @@ impl Application {
             metrics,
             limits: Arc::new(config.limits.clone()),
             disclosure: config.disclosure,
+            inspection: config.inspection,
         };
         Ok(Application { listener, state })
     }

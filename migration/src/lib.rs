@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_baseline_tables;
 mod m20261123_000002_observation_school_count;
+mod m20261123_000004_partnership;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_create_baseline_tables::Migration),
             Box::new(m20261123_000002_observation_school_count::Migration),
+            Box::new(m20261123_000004_partnership::Migration),
         ]
     }
 }

@@ -22,6 +22,10 @@ mod reference;
 mod schools;
 mod sharing;
 
+// The improvement partnership (issue 7).
+mod partnership;
+mod signals;
+
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -34,7 +38,7 @@ use sea_orm::DatabaseConnection;
 use crate::access::Access;
 use crate::auth::Caller;
 use crate::cache::{Hints, ResponseCache, tags};
-use crate::config::{Disclosure, Limits};
+use crate::config::{Disclosure, InspectionCycle, Limits};
 use crate::error::{Error, ErrorCode};
 use crate::telemetry::Metrics;
 
@@ -49,12 +53,13 @@ pub struct Query(
     pupils::PupilQuery,
     audit::AuditQuery,
     sharing::SharingQuery,
+    signals::SignalQuery,
 );
 
 /// Writes. Each mutation checks the policy, changes its rows and records its audit
 /// event in one transaction.
 #[derive(MergedObject, Default)]
-pub struct Mutation(sharing::SharingMutation);
+pub struct Mutation(sharing::SharingMutation, signals::SignalMutation);
 
 pub type HubSchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -86,6 +91,7 @@ pub struct RequestContext {
     pub caller: Caller,
     pub limits: Arc<Limits>,
     pub disclosure: Disclosure,
+    pub inspection: InspectionCycle,
     /// Writers invalidate through it; readers record what they read in `hints`.
     pub cache: ResponseCache,
     pub hints: Arc<Hints>,
@@ -98,6 +104,7 @@ impl RequestContext {
         access: Access,
         limits: Arc<Limits>,
         disclosure: Disclosure,
+        inspection: InspectionCycle,
         cache: ResponseCache,
     ) -> Self {
         RequestContext {
@@ -105,6 +112,7 @@ impl RequestContext {
             caller: access.caller(),
             limits,
             disclosure,
+            inspection,
             cache,
             hints: Arc::default(),
             access,
