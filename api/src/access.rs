@@ -17,6 +17,10 @@
 //!   the list query (and its `totalCount`) must include, so rows out of scope are never
 //!   fetched, and never counted.
 //!
+//! Partnership records (self-evaluations, peer reviews, support, the inspection
+//! expert directory) are asked about the same two ways, over organisations rather than
+//! schools; their rules are the last section of this file.
+//!
 //! Scope comes from the organisation as the database describes it (kind, code, region),
 //! never from the token. The in-memory checks and the SQL conditions are written side
 //! by side from the same [`Grant`]s (`Grant::covers_school` and its SQL twin), so a

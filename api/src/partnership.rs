@@ -220,13 +220,10 @@ fn latest_start(until: NaiveDate, months: u32) -> Option<NaiveDate> {
 
 /// A lifecycle: the moves a record's status may make. Anything not listed is refused.
 pub trait Lifecycle: Copy + Eq + Display + 'static {
-    /// What the record is called in messages, e.g. `self-evaluation`.
-    const RECORD: &'static str;
     const MOVES: &'static [(Self, Self)];
 }
 
 impl Lifecycle for SelfEvaluationStatus {
-    const RECORD: &'static str = "self-evaluation";
     const MOVES: &'static [(Self, Self)] = &[
         (Self::Draft, Self::Shared),
         // Withdrawn for more work: the audience loses sight of it until shared again.
@@ -236,7 +233,6 @@ impl Lifecycle for SelfEvaluationStatus {
 }
 
 impl Lifecycle for PeerReviewStatus {
-    const RECORD: &'static str = "peer review";
     const MOVES: &'static [(Self, Self)] = &[
         (Self::Planned, Self::InProgress),
         (Self::InProgress, Self::Completed),
@@ -244,7 +240,6 @@ impl Lifecycle for PeerReviewStatus {
 }
 
 impl Lifecycle for SupportStatus {
-    const RECORD: &'static str = "support";
     const MOVES: &'static [(Self, Self)] = &[
         (Self::Open, Self::Matched),
         // Withdrawn before anyone took it up.
@@ -256,10 +251,10 @@ impl Lifecycle for SupportStatus {
     ];
 }
 
-/// Checks one move of record `id`'s status. An illegal move is the client's mistake,
+/// Checks one move of the status of `record` `id` (e.g. `self-evaluation` 4). An illegal move is the client's mistake,
 /// so it is `BAD_USER_INPUT`, and the message names the move and what is possible
 /// instead — a client can show it as it is.
-pub fn check_move<S: Lifecycle>(id: i32, from: S, to: S) -> Result<()> {
+pub fn check_move<S: Lifecycle>(record: &str, id: i32, from: S, to: S) -> Result<()> {
     if S::MOVES.contains(&(from, to)) {
         return Ok(());
     }
@@ -274,8 +269,7 @@ pub fn check_move<S: Lifecycle>(id: i32, from: S, to: S) -> Result<()> {
         format!("from {from} it can move to {}", possible.join(" or "))
     };
     Err(Error::bad_input(format!(
-        "cannot move {} {id} from {from} to {to}: {instead}",
-        S::RECORD
+        "cannot move {record} {id} from {from} to {to}: {instead}"
     )))
 }
 
@@ -462,16 +456,16 @@ mod tests {
     #[test]
     fn a_self_evaluation_is_shared_before_it_is_reviewed() {
         use SelfEvaluationStatus as S;
-        assert!(check_move(1, S::Draft, S::Shared).is_ok());
-        assert!(check_move(1, S::Shared, S::Reviewed).is_ok());
-        assert!(check_move(1, S::Shared, S::Draft).is_ok());
-        let err = check_move(7, S::Draft, S::Reviewed).unwrap_err();
+        assert!(check_move("self-evaluation", 1, S::Draft, S::Shared).is_ok());
+        assert!(check_move("self-evaluation", 1, S::Shared, S::Reviewed).is_ok());
+        assert!(check_move("self-evaluation", 1, S::Shared, S::Draft).is_ok());
+        let err = check_move("self-evaluation", 7, S::Draft, S::Reviewed).unwrap_err();
         assert_eq!(err.code(), ErrorCode::BadUserInput);
         assert_eq!(
             err.to_string(),
             "cannot move self-evaluation 7 from DRAFT to REVIEWED: from DRAFT it can move to SHARED"
         );
-        let err = check_move(7, S::Reviewed, S::Shared).unwrap_err();
+        let err = check_move("self-evaluation", 7, S::Reviewed, S::Shared).unwrap_err();
         assert!(err.to_string().ends_with("REVIEWED is final"), "{err}");
     }
 
@@ -485,7 +479,10 @@ mod tests {
             (S::Open, S::Closed),
             (S::Matched, S::Open),
         ] {
-            assert!(check_move(1, from, to).is_ok(), "{from} → {to}");
+            assert!(
+                check_move("support request", 1, from, to).is_ok(),
+                "{from} → {to}"
+            );
         }
         for (from, to) in [
             (S::Open, S::Agreed),
@@ -493,16 +490,19 @@ mod tests {
             (S::Closed, S::Open),
             (S::Agreed, S::Open),
         ] {
-            assert!(check_move(1, from, to).is_err(), "{from} → {to}");
+            assert!(
+                check_move("support request", 1, from, to).is_err(),
+                "{from} → {to}"
+            );
         }
     }
 
     #[test]
     fn a_peer_review_cannot_skip_a_step() {
         use PeerReviewStatus as S;
-        assert!(check_move(1, S::Planned, S::InProgress).is_ok());
-        assert!(check_move(1, S::Planned, S::Completed).is_err());
-        assert!(check_move(1, S::Completed, S::InProgress).is_err());
+        assert!(check_move("peer review", 1, S::Planned, S::InProgress).is_ok());
+        assert!(check_move("peer review", 1, S::Planned, S::Completed).is_err());
+        assert!(check_move("peer review", 1, S::Completed, S::InProgress).is_err());
     }
 
     #[test]

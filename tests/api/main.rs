@@ -8,6 +8,7 @@ mod disclosure;
 mod figures;
 mod limits;
 mod operations;
+mod partnership;
 mod pupils;
 mod reference;
 mod schema;

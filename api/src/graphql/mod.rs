@@ -2,7 +2,9 @@
 //!
 //! One file per domain area: `reference` (regions, organisations, the indicator
 //! catalogue), `schools` (the register), `figures` (observations, time series, the
-//! disadvantage gap), `pupils` (pupil records, audited) and `audit` (the audit log). Resolvers stay thin: they read the request context, ask the
+//! disadvantage gap), `pupils` (pupil records, audited) and `audit` (the audit log);
+//! the improvement partnership adds `signals`, `self_evaluation`, `peer_review`,
+//! `support` and `inspection`, with their shared plumbing in `partnership`. Resolvers stay thin: they read the request context, ask the
 //! `access` module, and query through sea-orm; nested fields load through `loaders`
 //! (per-request reference caches and sibling pages), so the number of SQL statements a
 //! request makes does not grow with the number of rows it returns.
@@ -23,8 +25,12 @@ mod schools;
 mod sharing;
 
 // The improvement partnership (issue 7).
+mod inspection;
 mod partnership;
+mod peer_review;
+mod self_evaluation;
 mod signals;
+mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -54,12 +60,23 @@ pub struct Query(
     audit::AuditQuery,
     sharing::SharingQuery,
     signals::SignalQuery,
+    self_evaluation::SelfEvaluationQuery,
+    peer_review::PeerReviewQuery,
+    support::SupportQuery,
+    inspection::InspectionQuery,
 );
 
 /// Writes. Each mutation checks the policy, changes its rows and records its audit
 /// event in one transaction.
 #[derive(MergedObject, Default)]
-pub struct Mutation(sharing::SharingMutation, signals::SignalMutation);
+pub struct Mutation(
+    sharing::SharingMutation,
+    signals::SignalMutation,
+    self_evaluation::SelfEvaluationMutation,
+    peer_review::PeerReviewMutation,
+    support::SupportMutation,
+    inspection::InspectionMutation,
+);
 
 pub type HubSchema = Schema<Query, Mutation, EmptySubscription>;
 
