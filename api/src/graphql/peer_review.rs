@@ -397,7 +397,7 @@ async fn load_visible(rc: &RequestContext, id: &ID) -> Result<(PeerReview, Vec<i
 
 /// A reviewing organisation.
 #[derive(InputObject)]
-pub struct ReviewerInput {
+pub struct PeerReviewerInput {
     /// `KIND:CODE`, e.g. `LOCAL_AUTHORITY:850`.
     pub organisation: String,
     /// Whether it leads the review (at most one does).
@@ -416,7 +416,7 @@ pub struct NewPeerReview {
     pub starts_on: NaiveDate,
     pub ends_on: NaiveDate,
     /// The reviewing organisations: exactly two for a triad.
-    pub reviewers: Vec<ReviewerInput>,
+    pub reviewers: Vec<PeerReviewerInput>,
 }
 
 /// A new agreed action.

@@ -243,7 +243,7 @@ impl SelfEvaluation {
         Ok(self.page.current(rc, self.row.id).await?.title.clone())
     }
 
-    async fn sections(&self, ctx: &Context<'_>) -> Result<Vec<EvaluationSection>> {
+    async fn sections(&self, ctx: &Context<'_>) -> Result<Vec<SelfEvaluationSection>> {
         Ok(sections(self.content(ctx).await?.sections))
     }
 
@@ -354,7 +354,7 @@ impl SelfEvaluation {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<Connection<KeyCursor, EvaluationVersion, Totals>> {
+    ) -> Result<Connection<KeyCursor, SelfEvaluationVersion, Totals>> {
         use self_evaluation_version::Column;
         let rc = request_context(ctx)?;
         let page = PageRequest::new(first, after, &rc.limits)?;
@@ -366,7 +366,7 @@ impl SelfEvaluation {
             query,
             Column::Id,
             page,
-            |rows| rows.into_iter().map(EvaluationVersion).collect(),
+            |rows| rows.into_iter().map(SelfEvaluationVersion).collect(),
             |v| v.0.id.into(),
         )
         .await
@@ -375,16 +375,16 @@ impl SelfEvaluation {
 
 /// One section of a self-evaluation.
 #[derive(SimpleObject)]
-pub struct EvaluationSection {
+pub struct SelfEvaluationSection {
     heading: String,
     judgement: Option<Judgement>,
     narrative: String,
 }
 
-fn sections(stored: Vec<Section>) -> Vec<EvaluationSection> {
+fn sections(stored: Vec<Section>) -> Vec<SelfEvaluationSection> {
     stored
         .into_iter()
-        .map(|s| EvaluationSection {
+        .map(|s| SelfEvaluationSection {
             heading: s.heading,
             judgement: s.judgement.as_deref().and_then(Judgement::parse),
             narrative: s.narrative,
@@ -402,10 +402,10 @@ fn parse_content(version: &self_evaluation_version::Model) -> Result<Content> {
 }
 
 /// A self-evaluation's text as it stood after one edit.
-pub struct EvaluationVersion(self_evaluation_version::Model);
+pub struct SelfEvaluationVersion(self_evaluation_version::Model);
 
 #[Object]
-impl EvaluationVersion {
+impl SelfEvaluationVersion {
     async fn version(&self) -> i32 {
         self.0.version
     }
@@ -414,7 +414,7 @@ impl EvaluationVersion {
         &self.0.title
     }
 
-    async fn sections(&self) -> Result<Vec<EvaluationSection>> {
+    async fn sections(&self) -> Result<Vec<SelfEvaluationSection>> {
         Ok(sections(parse_content(&self.0)?.sections))
     }
 
@@ -517,7 +517,7 @@ async fn load_visible(rc: &RequestContext, id: &ID) -> Result<(SelfEvaluation, V
 
 /// One section as written.
 #[derive(InputObject)]
-pub struct SectionInput {
+pub struct SelfEvaluationSectionInput {
     pub heading: String,
     pub judgement: Option<Judgement>,
     #[graphql(default)]
@@ -534,7 +534,7 @@ pub struct NewSelfEvaluation {
     /// LA, or its school); a trust names one.
     pub area: Option<AreaInput>,
     #[graphql(default)]
-    pub sections: Vec<SectionInput>,
+    pub sections: Vec<SelfEvaluationSectionInput>,
     #[graphql(default)]
     pub priorities: Vec<String>,
     /// Indicator codes of the catalogue, e.g. `persistent_absence_rate`.
@@ -546,7 +546,7 @@ pub struct NewSelfEvaluation {
 #[derive(InputObject)]
 pub struct SelfEvaluationEdit {
     pub title: Option<String>,
-    pub sections: Option<Vec<SectionInput>>,
+    pub sections: Option<Vec<SelfEvaluationSectionInput>>,
     pub priorities: Option<Vec<String>>,
     pub key_indicators: Option<Vec<String>>,
     /// The version the edit was made on. When given and no longer current, the edit is
@@ -870,7 +870,7 @@ fn written(row: &self_evaluation::Model) -> Written {
     Written::one(level, format!("self_evaluation:{}", row.id))
 }
 
-fn section_inputs(inputs: Vec<SectionInput>) -> Vec<Section> {
+fn section_inputs(inputs: Vec<SelfEvaluationSectionInput>) -> Vec<Section> {
     inputs
         .into_iter()
         .map(|s| Section {
