@@ -26,6 +26,7 @@ use sea_orm::{
 };
 use tokio::sync::OnceCell;
 
+use super::loaders::SchoolPage;
 use super::pagination::{KeyCursor, PageRequest, Totals, keyset_page, page_cost};
 use super::partnership::{Written, finish_write, guarded, record_id};
 use super::reference::{Organisation, Region};
@@ -52,8 +53,11 @@ struct SupportPage {
     requests: Vec<support_request::Model>,
     offers: Vec<support_offer::Model>,
     links: OnceCell<Links>,
-    schools: OnceCell<HashMap<i32, Vec<school::Model>>>,
+    schools: OnceCell<(Arc<SchoolPage>, HashMap<i32, Vec<school::Model>>)>,
     organisations: OnceCell<HashMap<i32, organisation::Model>>,
+    /// The other sides of the page's pairs, as a page of their own: nested fields of
+    /// matched records load once for the whole list too.
+    other_side: OnceCell<Arc<SupportPage>>,
 }
 
 /// The other side of each pair on a page.
@@ -114,6 +118,21 @@ impl SupportPage {
             .await
     }
 
+    async fn other_side(&self, rc: &RequestContext) -> Result<Arc<SupportPage>> {
+        let page = self
+            .other_side
+            .get_or_try_init(|| async {
+                let links = self.links(rc).await?;
+                Ok::<_, Error>(Arc::new(SupportPage {
+                    requests: links.requests.values().cloned().collect(),
+                    offers: links.offers.values().cloned().collect(),
+                    ..SupportPage::default()
+                }))
+            })
+            .await?;
+        Ok(page.clone())
+    }
+
     async fn matched_offer(
         &self,
         rc: &RequestContext,
@@ -133,9 +152,13 @@ impl SupportPage {
         Ok(self.links(rc).await?.requests.get(&offer.id).cloned())
     }
 
-    /// The schools each request of the page names.
-    async fn schools(&self, rc: &RequestContext, request: i32) -> Result<&[school::Model]> {
-        let all = self
+    /// The schools each request of the page names, and the page they share.
+    async fn schools(
+        &self,
+        rc: &RequestContext,
+        request: i32,
+    ) -> Result<(Arc<SchoolPage>, &[school::Model])> {
+        let (page, all) = self
             .schools
             .get_or_try_init(|| async {
                 let pairs = support_request_school::Entity::find()
@@ -145,14 +168,14 @@ impl SupportPage {
                     )
                     .all(&rc.db)
                     .await?;
-                let schools: HashMap<i32, school::Model> = school::Entity::find()
+                let rows = school::Entity::find()
                     .filter(school::Column::Urn.is_in(pairs.iter().map(|p| p.school_urn)))
                     .order_by_asc(school::Column::Urn)
                     .all(&rc.db)
-                    .await?
-                    .into_iter()
-                    .map(|s| (s.urn, s))
-                    .collect();
+                    .await?;
+                let page = SchoolPage::new(&rows);
+                let schools: HashMap<i32, school::Model> =
+                    rows.into_iter().map(|s| (s.urn, s)).collect();
                 let mut by_request: HashMap<i32, Vec<school::Model>> = HashMap::new();
                 for pair in pairs {
                     if let Some(school) = schools.get(&pair.school_urn) {
@@ -165,10 +188,13 @@ impl SupportPage {
                 for list in by_request.values_mut() {
                     list.sort_by_key(|s| s.urn);
                 }
-                Ok::<_, Error>(by_request)
+                Ok::<_, Error>((page, by_request))
             })
             .await?;
-        Ok(all.get(&request).map(Vec::as_slice).unwrap_or_default())
+        Ok((
+            page.clone(),
+            all.get(&request).map(Vec::as_slice).unwrap_or_default(),
+        ))
     }
 
     /// Posters on both sides of every record of the page, in one query.
@@ -278,15 +304,12 @@ impl SupportRequest {
         let rc = request_context(ctx)?;
         let parties = self.parties(rc).await?;
         let access = rc.access();
-        let shown: Vec<school::Model> = self
-            .page
-            .schools(rc, self.row.id)
-            .await?
+        let (page, schools) = self.page.schools(rc, self.row.id).await?;
+        Ok(schools
             .iter()
             .filter(|s| access.sees_request_school(&parties, s))
-            .cloned()
-            .collect();
-        Ok(School::list(shown))
+            .map(|s| School::on_page(page.clone(), s.clone()))
+            .collect())
     }
 
     /// The offer it is matched with, once matched.
@@ -297,7 +320,7 @@ impl SupportRequest {
         };
         Ok(Some(SupportOffer {
             row: offer,
-            page: self.page.clone(),
+            page: self.page.other_side(rc).await?,
         }))
     }
 
@@ -386,9 +409,10 @@ impl SupportOffer {
         let Some(request) = self.page.matched_request(rc, &self.row).await? else {
             return Ok(None);
         };
-        // The request is the one side of the pair this page did not load; it gets a
-        // page of its own (its schools and organisations load for it alone).
-        Ok(Some(SupportRequest::one(request)))
+        Ok(Some(SupportRequest {
+            row: request,
+            page: self.page.other_side(rc).await?,
+        }))
     }
 
     /// The `sub` of whoever posted it.

@@ -89,3 +89,10 @@ pub fn ids(connection: &Value) -> Vec<String> {
         .filter_map(|e| e["node"]["id"].as_str().map(str::to_owned))
         .collect()
 }
+
+/// SQL statements one request makes (read from `/metrics` around it).
+pub async fn statements_for(hub: &TestHub, token: &str, document: &str, variables: Value) -> u64 {
+    let before = hub.statements().await;
+    ok(hub, Some(token), document, variables).await;
+    hub.statements().await - before
+}

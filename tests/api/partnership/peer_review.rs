@@ -243,3 +243,27 @@ async fn participants_see_a_review_and_the_region_sees_it_once_shared() {
     let (code, _) = refused(&hub, None, "{ peerReviews { totalCount } }", json!({})).await;
     assert_eq!(code, "UNAUTHENTICATED");
 }
+
+#[tokio::test]
+async fn a_page_of_peer_reviews_loads_participants_and_actions_in_a_fixed_number_of_statements() {
+    let hub = TestHub::spawn_with(&[("CACHE_TTL_SECONDS", "0")]).await;
+    let hampshire = officer(&hub, "850");
+    for _ in 0..3 {
+        let id = commission(&hub).await;
+        act(&hub, &hampshire, "startPeerReview", &id).await;
+        ok(
+            &hub,
+            Some(&hampshire),
+            r#"mutation($id: ID!) { addPeerReviewAction(reviewId: $id, input: { description: "Plan",
+                owner: "LOCAL_AUTHORITY:850", dueOn: "2026-07-17" }) { id } }"#,
+            json!({ "id": id }),
+        )
+        .await;
+    }
+    const PAGE: &str = r#"query($first: Int!) { peerReviews(first: $first, filter: { status: IN_PROGRESS }) {
+        totalCount edges { node { title reviewed { name }
+          participants { organisation { name } role } actions { owner { name } dueOn } } } } }"#;
+    let one = super::statements_for(&hub, &hampshire, PAGE, json!({ "first": 1 })).await;
+    let three = super::statements_for(&hub, &hampshire, PAGE, json!({ "first": 3 })).await;
+    assert_eq!(one, three, "statements must not grow with the page");
+}

@@ -419,3 +419,27 @@ async fn key_figures_are_read_live_under_the_readers_access() {
     .await;
     assert_eq!(text["selfEvaluation"]["title"], "Our school");
 }
+
+#[tokio::test]
+async fn a_page_of_self_evaluations_loads_its_text_and_organisations_in_a_fixed_number_of_statements()
+ {
+    let hub = TestHub::spawn_with(&[("CACHE_TTL_SECONDS", "0")]).await;
+    let southampton = officer(&hub, "852");
+    for n in 0..3 {
+        let id = create(&hub, &southampton, &format!("Evaluation {n}")).await;
+        share(
+            &hub,
+            &southampton,
+            &id,
+            "PARTNERS",
+            &["LOCAL_AUTHORITY:850", "LOCAL_AUTHORITY:851"],
+        )
+        .await;
+    }
+    const PAGE: &str = r#"query($first: Int!) { selfEvaluations(first: $first, filter: { status: SHARED }) {
+        totalCount edges { node { title version sections { heading } priorities keyIndicators
+          organisation { name } partners { name } reviewedBy { name } } } } }"#;
+    let one = super::statements_for(&hub, &southampton, PAGE, json!({ "first": 1 })).await;
+    let three = super::statements_for(&hub, &southampton, PAGE, json!({ "first": 3 })).await;
+    assert_eq!(one, three, "statements must not grow with the page");
+}

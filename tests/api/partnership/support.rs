@@ -296,3 +296,24 @@ async fn support_is_seen_across_the_region_and_schools_only_by_the_parties() {
     let (code, _) = refused(&hub, None, LIST, json!({})).await;
     assert_eq!(code, "UNAUTHENTICATED");
 }
+
+#[tokio::test]
+async fn a_page_of_support_loads_its_nested_records_in_a_fixed_number_of_statements() {
+    let hub = TestHub::spawn_with(&[("CACHE_TTL_SECONDS", "0")]).await;
+    let southampton = officer(&hub, "852");
+    let portsmouth = officer(&hub, "851");
+    let urns = schools_of(&hub, "852").await;
+    for urn in &urns[..3] {
+        let request = request_id(&hub, &southampton, "ATTENDANCE", &[*urn]).await;
+        let offer = post_offer(&hub, &portsmouth, "ATTENDANCE").await;
+        let body = match_with(&hub, &southampton, &request, &offer).await;
+        assert_eq!(body["data"]["matchSupport"]["status"], "MATCHED", "{body}");
+    }
+    const PAGE: &str = r#"query($first: Int!) { supportRequests(first: $first, filter: { status: MATCHED }) {
+        totalCount edges { node { organisation { name } region { name }
+          schools { name localAuthority { name } }
+          offer { organisation { name } request { id schools { urn } } } } } } }"#;
+    let one = super::statements_for(&hub, &southampton, PAGE, json!({ "first": 1 })).await;
+    let three = super::statements_for(&hub, &southampton, PAGE, json!({ "first": 3 })).await;
+    assert_eq!(one, three, "statements must not grow with the page");
+}
