@@ -53,12 +53,15 @@ struct SupportPage {
     requests: Vec<support_request::Model>,
     offers: Vec<support_offer::Model>,
     links: OnceCell<Links>,
-    schools: OnceCell<(Arc<SchoolPage>, HashMap<i32, Vec<school::Model>>)>,
+    schools: OnceCell<SchoolsByRequest>,
     organisations: OnceCell<HashMap<i32, organisation::Model>>,
     /// The other sides of the page's pairs, as a page of their own: nested fields of
     /// matched records load once for the whole list too.
     other_side: OnceCell<Arc<SupportPage>>,
 }
+
+/// The schools each request of a page names, sharing one page of schools.
+type SchoolsByRequest = (Arc<SchoolPage>, HashMap<i32, Vec<school::Model>>);
 
 /// The other side of each pair on a page.
 #[derive(Default)]
