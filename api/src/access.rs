@@ -17,6 +17,10 @@
 //!   the list query (and its `totalCount`) must include, so rows out of scope are never
 //!   fetched, and never counted.
 //!
+//! Partnership records (self-evaluations, peer reviews, support, the inspection
+//! expert directory) are asked about the same two ways, over organisations rather than
+//! schools; their rules are the last section of this file.
+//!
 //! Scope comes from the organisation as the database describes it (kind, code, region),
 //! never from the token. The in-memory checks and the SQL conditions are written side
 //! by side from the same [`Grant`]s (`Grant::covers_school` and its SQL twin), so a
@@ -25,13 +29,16 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use entities::{organisation, pupil_record, school, sharing_agreement};
+use entities::{
+    organisation, peer_review, pupil_record, school, self_evaluation, sharing_agreement,
+};
 use sea_orm::sea_query::{Expr, ExprTrait, Query as SqlQuery, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
 
 use crate::auth::{Caller, Principal};
 use crate::domain::{AccessLevel, EstablishmentType, GeographicLevel, OrganisationKind, Role};
 use crate::error::{Error, Result};
+use crate::partnership::{Audience, SelfEvaluationStatus};
 
 /// One row of the role table (DESIGN.md, Access).
 pub struct RoleRow {
@@ -680,6 +687,422 @@ impl Access {
         } else {
             Err(Error::Forbidden("this needs the HUB_ADMIN role".to_owned()))
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Partnership records: self-evaluations, peer reviews, requests and offers of support,
+// buddy pairings and the inspection expert directory.
+//
+// These are records partners write about their own work and choose to share, so the
+// rules compare *organisations*: the caller's (id, kind and region, as the database
+// describes it) with a record's author, audience, participants or region. The same two
+// kinds of question apply as for data: `may_see_…` / `require_…` for one record and
+// `visible_…` for the SQL condition of a list (and its `totalCount`).
+//
+// Writing follows DESIGN.md's role table: an organisation's officers (`LA_OFFICER`,
+// `TRUST_OFFICER`, `SCHOOL_LEADER`, see [`OFFICERS`]) write its own records;
+// `RSC_OFFICER` writes the support records of its region (requests, offers, matches,
+// buddy pairings, the expert directory) and reviews what is shared with its office;
+// `INSPECTOR`, `ANALYST` and `SYNC_AGENT` write none. A sync service account reads none
+// either: it exists to push data, not to take part.
+
+/// The roles that write their own organisation's records.
+pub const OFFICERS: &[Role] = &[Role::LaOfficer, Role::TrustOfficer, Role::SchoolLeader];
+
+impl Access {
+    /// A person taking part in the partnership: authenticated, with a role other than
+    /// `SYNC_AGENT`.
+    pub fn require_partner(&self) -> Result<&Principal> {
+        let principal = self.require_principal()?;
+        if principal.roles.iter().any(|r| *r != Role::SyncAgent) {
+            Ok(principal)
+        } else {
+            Err(Error::Forbidden(
+                "sync service accounts take no part in partnership records".to_owned(),
+            ))
+        }
+    }
+
+    fn partner(&self) -> Option<&Principal> {
+        self.require_partner().ok()
+    }
+
+    /// Whether the caller is one of the organisation's officers.
+    pub fn is_officer_of(&self, organisation_id: i32) -> bool {
+        self.principal().is_some_and(|p| {
+            p.organisation.id == organisation_id && p.roles.iter().any(|r| OFFICERS.contains(r))
+        })
+    }
+
+    /// Whether the caller is an RSC officer of the region: the broker of support there.
+    pub fn is_rsc_officer_for(&self, region_code: &str) -> bool {
+        self.principal().is_some_and(|p| {
+            p.roles.contains(&Role::RscOfficer)
+                && p.organisation.region_code.as_deref() == Some(region_code)
+        })
+    }
+
+    /// The region whose shared peer reviews the caller's organisation oversees: its
+    /// own, for an RSC office or an inspectorate team.
+    fn oversight_region(&self) -> Option<&str> {
+        let p = self.partner()?;
+        if matches!(p.kind, K::RscOffice | K::Inspectorate) {
+            p.organisation.region_code.as_deref()
+        } else {
+            None
+        }
+    }
+
+    /// SQL over `self_evaluation`: the caller's organisation's own (drafts included),
+    /// and shared or reviewed ones whose audience includes it — as a named partner, or
+    /// as an organisation of the author's region when shared with the whole region.
+    pub fn visible_self_evaluations(&self) -> Condition {
+        use entities::{self_evaluation::Column, self_evaluation_partner as named};
+        let Some(p) = self.partner() else {
+            return Condition::all().add(never());
+        };
+        let me = p.organisation.id;
+        let mut audience = Condition::any().add(
+            Column::Audience.eq(Audience::Partners.as_str()).and(
+                Column::Id.in_subquery(
+                    SqlQuery::select()
+                        .column(named::Column::SelfEvaluationId)
+                        .from(named::Entity)
+                        .and_where(named::Column::OrganisationId.eq(me))
+                        .to_owned(),
+                ),
+            ),
+        );
+        if let Some(region) = &p.organisation.region_code {
+            audience = audience.add(
+                Column::Audience
+                    .eq(Audience::Region.as_str())
+                    .and(Column::RegionCode.eq(region.clone())),
+            );
+        }
+        Condition::any().add(Column::OrganisationId.eq(me)).add(
+            Condition::all()
+                .add(Column::Status.is_in([
+                    SelfEvaluationStatus::Shared.as_str(),
+                    SelfEvaluationStatus::Reviewed.as_str(),
+                ]))
+                .add(audience),
+        )
+    }
+
+    /// The same test as [`Access::visible_self_evaluations`] for one evaluation, given
+    /// the organisations it is shared with by name.
+    pub fn may_see_self_evaluation(
+        &self,
+        evaluation: &self_evaluation::Model,
+        partners: &[i32],
+    ) -> bool {
+        let Some(p) = self.partner() else {
+            return false;
+        };
+        let shared = matches!(
+            SelfEvaluationStatus::parse(&evaluation.status),
+            Some(SelfEvaluationStatus::Shared | SelfEvaluationStatus::Reviewed)
+        );
+        p.organisation.id == evaluation.organisation_id
+            || (shared && in_audience(p, evaluation, partners))
+    }
+
+    pub fn require_self_evaluation(
+        &self,
+        evaluation: &self_evaluation::Model,
+        partners: &[i32],
+    ) -> Result<()> {
+        self.require_partner()?;
+        if self.may_see_self_evaluation(evaluation, partners) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "self-evaluation {} is not shared with your organisation",
+                evaluation.id
+            )))
+        }
+    }
+
+    /// Writing, editing, sharing and withdrawing a self-evaluation: the author
+    /// organisation's officers.
+    pub fn require_self_evaluation_author(&self, organisation_id: i32) -> Result<&Principal> {
+        let principal = self.require_partner()?;
+        if self.is_officer_of(organisation_id) {
+            Ok(principal)
+        } else {
+            Err(Error::Forbidden(
+                "only the author organisation's officers may write its self-evaluation".to_owned(),
+            ))
+        }
+    }
+
+    /// Reviewing a shared self-evaluation: an officer (or RSC officer) of an
+    /// organisation in its audience, never the author.
+    pub fn require_self_evaluation_reviewer(
+        &self,
+        evaluation: &self_evaluation::Model,
+        partners: &[i32],
+    ) -> Result<&Principal> {
+        let principal = self.require_partner()?;
+        let writes = principal
+            .roles
+            .iter()
+            .any(|r| OFFICERS.contains(r) || *r == Role::RscOfficer);
+        if writes
+            && principal.organisation.id != evaluation.organisation_id
+            && in_audience(principal, evaluation, partners)
+        {
+            Ok(principal)
+        } else {
+            Err(Error::Forbidden(format!(
+                "self-evaluation {} is reviewed by an officer of an organisation it is \
+                 shared with",
+                evaluation.id
+            )))
+        }
+    }
+
+    /// SQL over `peer_review`: reviews the caller's organisation takes part in, and —
+    /// for the region's RSC office and inspectorate team — the region's reviews that
+    /// the reviewed organisation has shared.
+    pub fn visible_peer_reviews(&self) -> Condition {
+        use entities::{peer_review::Column, peer_review_participant as participant};
+        let Some(p) = self.partner() else {
+            return Condition::all().add(never());
+        };
+        let mut condition = Condition::any().add(
+            Column::Id.in_subquery(
+                SqlQuery::select()
+                    .column(participant::Column::PeerReviewId)
+                    .from(participant::Entity)
+                    .and_where(participant::Column::OrganisationId.eq(p.organisation.id))
+                    .to_owned(),
+            ),
+        );
+        if let Some(region) = self.oversight_region() {
+            condition = condition.add(
+                Column::SharedAt
+                    .is_not_null()
+                    .and(Column::RegionCode.eq(region.to_owned())),
+            );
+        }
+        condition
+    }
+
+    /// The same test for one review, given its participants.
+    pub fn may_see_peer_review(&self, review: &peer_review::Model, participants: &[i32]) -> bool {
+        let Some(p) = self.partner() else {
+            return false;
+        };
+        participants.contains(&p.organisation.id)
+            || (review.shared_at.is_some()
+                && self.oversight_region() == Some(review.region_code.as_str()))
+    }
+
+    pub fn require_peer_review(
+        &self,
+        review: &peer_review::Model,
+        participants: &[i32],
+    ) -> Result<()> {
+        self.require_partner()?;
+        if self.may_see_peer_review(review, participants) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "peer review {} is visible to its participants, and to the region's RSC \
+                 office and inspectorate team once shared",
+                review.id
+            )))
+        }
+    }
+
+    /// Commissioning a review of an organisation, and sharing it: that organisation's
+    /// officers.
+    pub fn require_peer_review_owner(&self, reviewed_id: i32) -> Result<&Principal> {
+        let principal = self.require_partner()?;
+        if self.is_officer_of(reviewed_id) {
+            Ok(principal)
+        } else {
+            Err(Error::Forbidden(
+                "only the reviewed organisation's officers may commission or share its \
+                 peer review"
+                    .to_owned(),
+            ))
+        }
+    }
+
+    /// Progress, findings and actions: officers of any participant.
+    pub fn require_peer_review_participant(&self, participants: &[i32]) -> Result<&Principal> {
+        let principal = self.require_partner()?;
+        if participants.iter().any(|id| self.is_officer_of(*id)) {
+            Ok(principal)
+        } else {
+            Err(Error::Forbidden(
+                "only officers of the participating organisations may change a peer review"
+                    .to_owned(),
+            ))
+        }
+    }
+
+    /// SQL over `support_request`: the regional map of need — every request of the
+    /// caller's region — plus the caller's own wherever, and those matched with its
+    /// offers.
+    pub fn visible_support_requests(&self) -> Condition {
+        use entities::{support_offer as offer, support_request::Column};
+        let Some(p) = self.partner() else {
+            return Condition::all().add(never());
+        };
+        let me = p.organisation.id;
+        let mut condition = Condition::any().add(Column::OrganisationId.eq(me)).add(
+            Column::OfferId.in_subquery(
+                SqlQuery::select()
+                    .column(offer::Column::Id)
+                    .from(offer::Entity)
+                    .and_where(offer::Column::OrganisationId.eq(me))
+                    .to_owned(),
+            ),
+        );
+        if let Some(region) = &p.organisation.region_code {
+            condition = condition.add(Column::RegionCode.eq(region.clone()));
+        }
+        condition
+    }
+
+    /// SQL over `support_offer`: every offer of the caller's region, plus its own.
+    pub fn visible_support_offers(&self) -> Condition {
+        use entities::support_offer::Column;
+        let Some(p) = self.partner() else {
+            return Condition::all().add(never());
+        };
+        let mut condition = Condition::any().add(Column::OrganisationId.eq(p.organisation.id));
+        if let Some(region) = &p.organisation.region_code {
+            condition = condition.add(Column::RegionCode.eq(region.clone()));
+        }
+        condition
+    }
+
+    /// The same tests for one request or offer: `parties` are the organisations on
+    /// either side of it (the poster, and the other side once matched).
+    pub fn require_support(&self, region_code: &str, parties: &[i32], what: &str) -> Result<()> {
+        let p = self.require_partner()?;
+        if parties.contains(&p.organisation.id)
+            || p.organisation.region_code.as_deref() == Some(region_code)
+        {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "{what} belongs to another region"
+            )))
+        }
+    }
+
+    /// Posting, matching, agreeing and closing support, and keeping the expert
+    /// directory: the organisation's own officers, or the region's RSC officers.
+    pub fn require_support_writer(
+        &self,
+        organisation_id: i32,
+        region_code: &str,
+    ) -> Result<&Principal> {
+        let principal = self.require_partner()?;
+        if self.is_officer_of(organisation_id) || self.is_rsc_officer_for(region_code) {
+            Ok(principal)
+        } else {
+            Err(Error::Forbidden(
+                "support records are written by the organisation's own officers or the \
+                 region's RSC officers"
+                    .to_owned(),
+            ))
+        }
+    }
+
+    /// A school a request for support concerns: shown to the parties in full, and to
+    /// anyone else only within their SCHOOL scope — a request for help names schools
+    /// that are struggling, which is not for every partner of the region to read.
+    pub fn sees_request_school(&self, parties: &[i32], school: &school::Model) -> bool {
+        self.partner().is_some_and(|p| {
+            parties.contains(&p.organisation.id) || self.covers_school(AccessLevel::School, school)
+        })
+    }
+
+    /// SQL over `buddy_pairing`: pairings of schools in the caller's SCHOOL scope, and
+    /// those whose buddy works for the caller's organisation.
+    pub fn visible_buddy_pairings(&self) -> Condition {
+        use entities::{buddy_pairing::Column, inspection_expert as expert};
+        let Some(p) = self.partner() else {
+            return Condition::all().add(never());
+        };
+        Condition::any()
+            .add(
+                Column::SchoolUrn
+                    .in_subquery(urns_where(self.visible_schools(AccessLevel::School))),
+            )
+            .add(
+                Column::ExpertId.in_subquery(
+                    SqlQuery::select()
+                        .column(expert::Column::Id)
+                        .from(expert::Entity)
+                        .and_where(expert::Column::OrganisationId.eq(p.organisation.id))
+                        .to_owned(),
+                ),
+            )
+    }
+
+    /// The same test for one pairing.
+    pub fn may_see_buddy_pairing(&self, school: &school::Model, buddy_employer: i32) -> bool {
+        self.partner().is_some_and(|p| {
+            p.organisation.id == buddy_employer || self.covers_school(AccessLevel::School, school)
+        })
+    }
+
+    /// Pairing a school's head with a buddy, and ending it: the school's leaders, its
+    /// LA's or trust's officers, or its region's RSC officers.
+    pub fn require_pairing_writer(&self, school: &school::Model) -> Result<&Principal> {
+        let principal = self.require_partner()?;
+        let org = &principal.organisation;
+        let has = |role| principal.roles.contains(&role);
+        let allowed = (has(Role::SchoolLeader)
+            && principal.kind == K::School
+            && org.code == school.urn.to_string())
+            || (has(Role::LaOfficer) && org.id == school.la_id)
+            || (has(Role::TrustOfficer) && Some(org.id) == school.trust_id)
+            || self.is_rsc_officer_for(&school.region_code);
+        if allowed {
+            Ok(principal)
+        } else {
+            Err(Error::Forbidden(format!(
+                "buddy pairings for school {} are made by its leaders, its LA's or \
+                 trust's officers, or the region's RSC officers",
+                school.urn
+            )))
+        }
+    }
+
+    /// The inspection expert directory — names, roles, expertise, availability — is
+    /// open to every partner; contact details are not (see
+    /// [`Access::sees_contact_details`]).
+    pub fn require_directory(&self) -> Result<&Principal> {
+        self.require_partner()
+    }
+
+    /// An expert's contact details: partners of the expert's own region only. An
+    /// answer that contains them names a person's phone and email to one audience, so
+    /// the resolver also keeps it out of the shared cache.
+    pub fn sees_contact_details(&self, expert_region: &str) -> bool {
+        self.partner()
+            .is_some_and(|p| p.organisation.region_code.as_deref() == Some(expert_region))
+    }
+}
+
+/// Whether a partner's organisation is in a shared self-evaluation's audience.
+fn in_audience(p: &Principal, evaluation: &self_evaluation::Model, partners: &[i32]) -> bool {
+    match evaluation.audience.as_deref().and_then(Audience::parse) {
+        Some(Audience::Partners) => partners.contains(&p.organisation.id),
+        Some(Audience::Region) => {
+            p.organisation.region_code.as_deref() == Some(evaluation.region_code.as_str())
+        }
+        None => false,
     }
 }
 

@@ -18,6 +18,10 @@ use crate::seed::Scale;
 /// Where the embedded default keeps its database and development secrets.
 pub const DEFAULT_DATA_DIR: &str = "data";
 
+/// The longest inspection cycle accepted (twenty years), so date arithmetic stays
+/// within the calendar.
+const MAX_CYCLE_MONTHS: usize = 240;
+
 #[derive(Clone, Debug)]
 pub struct Config {
     /// `HUB_ADDR`, default `127.0.0.1:8080`.
@@ -46,6 +50,7 @@ pub struct Config {
     /// served. On for the embedded default (a developer exploring), off otherwise: a
     /// production hub need not hand its whole schema to anyone who asks.
     pub introspection: bool,
+    pub inspection: InspectionCycle,
     /// `LOG_FORMAT=json` for structured logs; `text` otherwise.
     pub log_json: bool,
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`: where to send traces over OTLP/HTTP, when the hub
@@ -151,6 +156,27 @@ impl Default for Disclosure {
         Disclosure {
             min_count: 5.0,
             min_schools: 3,
+        }
+    }
+}
+
+/// The inspection cycle behind `inspectionWindow`: when a school's window opens and
+/// when its next inspection is due, counted from its last inspection date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InspectionCycle {
+    /// `INSPECTION_CYCLE_MONTHS`, default 48: the next inspection is due this many
+    /// months after the last.
+    pub cycle_months: u32,
+    /// `INSPECTION_WINDOW_MONTHS`, default 12: the window opens this many months before
+    /// the due date; at most the cycle.
+    pub window_months: u32,
+}
+
+impl Default for InspectionCycle {
+    fn default() -> Self {
+        InspectionCycle {
+            cycle_months: 48,
+            window_months: 12,
         }
     }
 }
@@ -307,6 +333,22 @@ impl Config {
             min_count: number("DISCLOSURE_MIN_COUNT", 5, 1) as f64,
             min_schools: number("DISCLOSURE_MIN_SCHOOLS", 3, 1) as i64,
         };
+        let cycle_months = number("INSPECTION_CYCLE_MONTHS", 48, 1);
+        let window_months = number("INSPECTION_WINDOW_MONTHS", 12, 1);
+        if cycle_months > MAX_CYCLE_MONTHS {
+            problems.push(format!(
+                "INSPECTION_CYCLE_MONTHS must be at most {MAX_CYCLE_MONTHS} (got {cycle_months})"
+            ));
+        } else if window_months > cycle_months {
+            problems.push(format!(
+                "INSPECTION_WINDOW_MONTHS ({window_months}) must not exceed \
+                 INSPECTION_CYCLE_MONTHS ({cycle_months})"
+            ));
+        }
+        let inspection = InspectionCycle {
+            cycle_months: cycle_months.min(MAX_CYCLE_MONTHS) as u32,
+            window_months: window_months.min(MAX_CYCLE_MONTHS) as u32,
+        };
 
         let jwt_secret = get("JWT_SECRET").map(|s| s.as_bytes().to_vec());
         if jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
@@ -431,6 +473,7 @@ impl Config {
             cache,
             rate_limit,
             introspection,
+            inspection,
             log_json,
             otlp_endpoint,
         })
@@ -596,6 +639,23 @@ mod tests {
         )]))
         .unwrap_err();
         assert!(err.to_string().contains("--features otel"), "{err}");
+    }
+
+    #[test]
+    fn the_inspection_window_fits_inside_the_cycle() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(config.inspection, InspectionCycle::default());
+        let err = Config::from_vars(&vars(&[
+            ("INSPECTION_CYCLE_MONTHS", "24"),
+            ("INSPECTION_WINDOW_MONTHS", "30"),
+        ]))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("INSPECTION_WINDOW_MONTHS (30)"),
+            "{err}"
+        );
+        let err = Config::from_vars(&vars(&[("INSPECTION_CYCLE_MONTHS", "0")])).unwrap_err();
+        assert!(err.to_string().contains("INSPECTION_CYCLE_MONTHS"), "{err}");
     }
 
     #[test]

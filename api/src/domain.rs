@@ -51,6 +51,9 @@ macro_rules! stored_enum {
     };
 }
 
+/// Partnership vocabulary (`partnership`, `signals`) is declared with the same macro.
+pub(crate) use stored_enum;
+
 stored_enum! {
     /// What kind of partner an organisation is. Drives the access policy.
     OrganisationKind {

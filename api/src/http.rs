@@ -45,7 +45,7 @@ use tracing::Instrument;
 use crate::access::Access;
 use crate::auth::{AuthError, Identity, Verifier};
 use crate::cache::{Cached, Key, KeyParts, ResponseCache, Snapshot, Tier, document_hash};
-use crate::config::{Disclosure, Limits};
+use crate::config::{Disclosure, InspectionCycle, Limits};
 use crate::db::{self, Health};
 use crate::error::{Error, ErrorCode};
 use crate::graphql::{HubSchema, RequestContext, guard};
@@ -64,6 +64,7 @@ pub struct AppState {
     pub metrics: Metrics,
     pub limits: Arc<Limits>,
     pub disclosure: Disclosure,
+    pub inspection: InspectionCycle,
     pub cache: ResponseCache,
     pub pupil_key_secret: Option<Arc<[u8]>>,
     pub health: Health,
@@ -760,6 +761,7 @@ fn context(state: &AppState, access: Access) -> RequestContext {
         access,
         state.limits.clone(),
         state.disclosure,
+        state.inspection,
         state.cache.clone(),
         state.pupil_key_secret.clone(),
     )

@@ -71,7 +71,12 @@ impl Application {
                 })?;
         let cache = ResponseCache::new(
             &config.cache,
-            format!("{}|{:?}", env!("CARGO_PKG_VERSION"), config.disclosure),
+            format!(
+                "{}|{:?}|{:?}",
+                env!("CARGO_PKG_VERSION"),
+                config.disclosure,
+                config.inspection
+            ),
             metrics.clone(),
         )
         .map_err(StartupError::Cache)?;
@@ -99,6 +104,7 @@ impl Application {
             limits: Arc::new(config.limits.clone()),
             disclosure: config.disclosure,
             pupil_key_secret: config.pupil_key_secret.as_deref().map(Arc::from),
+            inspection: config.inspection,
         };
         Ok(Application { listener, state })
     }

@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_create_baseline_tables;
 mod m20261123_000002_observation_school_count;
 mod m20261123_000003_sync;
+mod m20261123_000004_partnership;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_create_baseline_tables::Migration),
             Box::new(m20261123_000002_observation_school_count::Migration),
             Box::new(m20261123_000003_sync::Migration),
+            Box::new(m20261123_000004_partnership::Migration),
         ]
     }
 }

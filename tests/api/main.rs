@@ -12,6 +12,7 @@ mod import;
 mod limits;
 mod logs;
 mod operations;
+mod partnership;
 mod pupils;
 mod ratelimit;
 mod reference;

@@ -342,6 +342,19 @@ impl TestHub {
             .expect("connect to the test hub's database")
     }
 
+    /// Runs one SQL statement on the hub's own database and returns the rows it
+    /// changed: how a test arranges data that no mutation writes (yet), such as a
+    /// figure the sync path would deliver.
+    pub async fn execute(&self, sql: &str) -> u64 {
+        let db = self.db().await;
+        let result = db
+            .execute_unprepared(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        db.close().await.ok();
+        result.rows_affected()
+    }
+
     /// A token signed with the test secret for `org` (`KIND:CODE`) and one role.
     pub fn token_for(&self, org: &str, role: &str) -> String {
         token(org, &[role], 3600)

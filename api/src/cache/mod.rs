@@ -79,6 +79,14 @@ pub mod tags {
     pub fn figures(indicator: &str) -> String {
         format!("figures:{indicator}")
     }
+
+    /// The signal rules (thresholds) behind every signal.
+    pub const SIGNAL_RULES: &str = "signal-rules";
+    /// Partnership records: self-evaluations, peer reviews, requests and offers of
+    /// support, the inspection expert directory and buddy pairings. One tag for all of
+    /// them: they refer to one another, they are written by people rather than syncs
+    /// (rarely, by a cache's measure), and one tag cannot be forgotten on a new path.
+    pub const PARTNERSHIP: &str = "partnership";
 }
 
 /// Which tier answered.

@@ -533,7 +533,7 @@ fn gap_figures(
 
 /// The figures of one school or area, after the policy's direct-request check: a
 /// school needs SCHOOL scope over it, any other area AGGREGATE access.
-async fn area_figures(
+pub(super) async fn area_figures(
     rc: &RequestContext,
     area: &AreaInput,
     selection: FigureSelection,

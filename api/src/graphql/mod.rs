@@ -2,8 +2,11 @@
 //!
 //! One file per domain area: `reference` (regions, organisations, the indicator
 //! catalogue), `schools` (the register), `figures` (observations, time series, the
-//! disadvantage gap), `pupils` (pupil records, audited), `audit` (the audit log) and
-//! `federation` (the hub's entities, for a federation router). Resolvers stay thin: they read the request context, ask the
+//! disadvantage gap), `pupils` (pupil records, audited), `audit` (the audit log),
+//! `sync` (bulk writes, sync runs, the change feed) and `federation` (the hub's
+//! entities, for a federation router); the improvement partnership adds `signals`,
+//! `self_evaluation`, `peer_review`, `support` and `inspection`, with their shared
+//! plumbing in `partnership`. Resolvers stay thin: they read the request context, ask the
 //! `access` module, and query through sea-orm; nested fields load through `loaders`
 //! (per-request reference caches and sibling pages), so the number of SQL statements a
 //! request makes does not grow with the number of rows it returns.
@@ -26,6 +29,14 @@ mod schools;
 mod sharing;
 mod sync;
 
+// The improvement partnership (issue 7).
+mod inspection;
+mod partnership;
+mod peer_review;
+mod self_evaluation;
+mod signals;
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -40,7 +51,7 @@ use sea_orm::DatabaseConnection;
 use crate::access::Access;
 use crate::auth::Caller;
 use crate::cache::{Hints, ResponseCache, tags};
-use crate::config::{Disclosure, Limits};
+use crate::config::{Disclosure, InspectionCycle, Limits};
 use crate::error::{Error, ErrorCode};
 use crate::telemetry::Metrics;
 
@@ -57,12 +68,25 @@ pub struct Query(
     sharing::SharingQuery,
     sync::SyncQuery,
     federation::EntityQuery,
+    signals::SignalQuery,
+    self_evaluation::SelfEvaluationQuery,
+    peer_review::PeerReviewQuery,
+    support::SupportQuery,
+    inspection::InspectionQuery,
 );
 
 /// Writes. Each mutation checks the policy, changes its rows and records its audit
 /// event in one transaction.
 #[derive(MergedObject, Default)]
-pub struct Mutation(sharing::SharingMutation, sync::SyncMutation);
+pub struct Mutation(
+    sharing::SharingMutation,
+    sync::SyncMutation,
+    signals::SignalMutation,
+    self_evaluation::SelfEvaluationMutation,
+    peer_review::PeerReviewMutation,
+    support::SupportMutation,
+    inspection::InspectionMutation,
+);
 
 pub type HubSchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -100,6 +124,7 @@ pub struct RequestContext {
     pub caller: Caller,
     pub limits: Arc<Limits>,
     pub disclosure: Disclosure,
+    pub inspection: InspectionCycle,
     /// Writers invalidate through it; readers record what they read in `hints`.
     pub cache: ResponseCache,
     pub hints: Arc<Hints>,
@@ -115,6 +140,7 @@ impl RequestContext {
         access: Access,
         limits: Arc<Limits>,
         disclosure: Disclosure,
+        inspection: InspectionCycle,
         cache: ResponseCache,
         pupil_key_secret: Option<Arc<[u8]>>,
     ) -> Self {
@@ -123,6 +149,7 @@ impl RequestContext {
             caller: access.caller(),
             limits,
             disclosure,
+            inspection,
             cache,
             hints: Arc::default(),
             pupil_key_secret,

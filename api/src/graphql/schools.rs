@@ -252,7 +252,10 @@ impl SchoolQuery {
 
 /// `SELECT id FROM organisation WHERE kind = ? AND code = ?`, for filters that name an
 /// organisation by its public code.
-fn organisation_ids(kind: OrganisationKind, code: String) -> sea_orm::sea_query::SelectStatement {
+pub(super) fn organisation_ids(
+    kind: OrganisationKind,
+    code: String,
+) -> sea_orm::sea_query::SelectStatement {
     SqlQuery::select()
         .column(organisation::Column::Id)
         .from(organisation::Entity)

@@ -429,7 +429,7 @@ async fn finish_write(
     Ok(())
 }
 
-async fn organisation_by_ref(
+pub(super) async fn organisation_by_ref(
     rc: &super::RequestContext,
     text: &str,
 ) -> Result<organisation::Model> {

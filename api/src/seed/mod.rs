@@ -9,7 +9,8 @@
 //!
 //! - [`reference`]: static real-world reference data and the indicator catalogue;
 //! - [`register`]: which schools and trusts exist at a scale (pure, built up front);
-//! - [`simulate`]: pupils, school by school, and every figure derived from them (pure).
+//! - [`simulate`]: pupils, school by school, and every figure derived from them (pure);
+//! - [`partnership`]: the default signal rules and a few partnership records.
 //!
 //! This module only orchestrates and writes. It writes everything in one transaction (a
 //! half-seeded database would be worse than an empty one) and streams: schools are
@@ -17,6 +18,7 @@
 //! observations) never holds more than a batch of rows in memory. Only the area totals
 //! (LA, region, England) are kept for the whole run, and written last.
 
+mod partnership;
 mod random;
 mod reference;
 mod register;
@@ -196,6 +198,11 @@ pub async fn seed(
     progress(&format!(
         "pupil records: {}",
         thousands(summary.pupil_records)
+    ));
+    let partnership = partnership::seed(&txn, UPDATED_AT).await?;
+    progress(&format!(
+        "signal rules: {}; partnership demo records: {}",
+        partnership.signal_rules, partnership.records
     ));
 
     txn.commit().await?;
