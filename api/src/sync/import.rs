@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use entities::sync_run;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, QueryFilter, Set, Statement, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, Set, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 
@@ -370,25 +370,13 @@ async fn commit(
         };
         written = store::upsert_figures(&txn, &batch.figures, first, stamp).await?;
     }
-    let backend = txn.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => {
+    let moved = txn
+        .execute_raw(store::statement(
+            txn.get_database_backend(),
             "UPDATE sync_run SET checkpoint_offset = $1, checkpoint_line = $2, \
              rows_received = rows_received + $3, rows_written = rows_written + $4, \
              rows_unchanged = rows_unchanged + $5, rows_rejected = rows_rejected + $6 \
-             WHERE id = $7 AND COALESCE(checkpoint_offset, -1) = $8"
-        }
-        _ => {
-            "UPDATE sync_run SET checkpoint_offset = ?, checkpoint_line = ?, \
-             rows_received = rows_received + ?, rows_written = rows_written + ?, \
-             rows_unchanged = rows_unchanged + ?, rows_rejected = rows_rejected + ? \
-             WHERE id = ? AND COALESCE(checkpoint_offset, -1) = ?"
-        }
-    };
-    let moved = txn
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql,
+             WHERE id = $7 AND COALESCE(checkpoint_offset, -1) = $8",
             [
                 (offset as i64).into(),
                 (line as i64).into(),

@@ -212,21 +212,28 @@ const PUPIL_RECORD: Upsert = Upsert {
     ],
 };
 
+/// A statement written once in PostgreSQL's `$n` spelling, given to SQLite as `?n`
+/// (its numbered parameters). None of the hub's SQL has a `$` inside a string literal.
+pub fn statement(
+    backend: DbBackend,
+    sql: &str,
+    values: impl IntoIterator<Item = Value>,
+) -> Statement {
+    let sql = match backend {
+        DbBackend::Postgres => sql.to_owned(),
+        _ => sql.replace('$', "?"),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
 /// Takes `count` change-feed positions and returns the first. The `UPDATE` locks the
 /// counter row until the transaction ends, so concurrent writers queue here and take
 /// their positions in the order they commit (see `sync`'s module docs).
 pub async fn take_positions<C: ConnectionTrait>(db: &C, count: usize) -> Result<i64, DbErr> {
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => {
-            "UPDATE feed_sequence SET value = value + $1 WHERE name = $2 RETURNING value"
-        }
-        _ => "UPDATE feed_sequence SET value = value + ? WHERE name = ? RETURNING value",
-    };
     let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            sql,
+        .query_one_raw(statement(
+            db.get_database_backend(),
+            "UPDATE feed_sequence SET value = value + $1 WHERE name = $2 RETURNING value",
             [(count as i64).into(), OBSERVATION_FEED.into()],
         ))
         .await?
@@ -238,15 +245,10 @@ pub async fn take_positions<C: ConnectionTrait>(db: &C, count: usize) -> Result<
 /// The last position taken by a committed write. Following the feed from here misses
 /// nothing: a write still in flight holds the counter and takes later positions.
 pub async fn head<C: ConnectionTrait>(db: &C) -> Result<i64, DbErr> {
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => "SELECT value FROM feed_sequence WHERE name = $1",
-        _ => "SELECT value FROM feed_sequence WHERE name = ?",
-    };
     let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            sql,
+        .query_one_raw(statement(
+            db.get_database_backend(),
+            "SELECT value FROM feed_sequence WHERE name = $1",
             [OBSERVATION_FEED.into()],
         ))
         .await?
@@ -256,14 +258,9 @@ pub async fn head<C: ConnectionTrait>(db: &C) -> Result<i64, DbErr> {
 
 /// Sets the counter (after the seed has numbered its rows itself).
 pub async fn set_position<C: ConnectionTrait>(db: &C, value: i64) -> Result<(), DbErr> {
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => "UPDATE feed_sequence SET value = $1 WHERE name = $2",
-        _ => "UPDATE feed_sequence SET value = ? WHERE name = ?",
-    };
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        sql,
+    db.execute_raw(statement(
+        db.get_database_backend(),
+        "UPDATE feed_sequence SET value = $1 WHERE name = $2",
         [value.into(), OBSERVATION_FEED.into()],
     ))
     .await?;
@@ -456,10 +453,6 @@ pub async fn delete_figures<C: ConnectionTrait>(
     stamp: Stamp,
 ) -> Result<u64, DbErr> {
     let backend = db.get_database_backend();
-    let p = |n: usize| match backend {
-        DbBackend::Postgres => format!("${n}"),
-        _ => "?".to_owned(),
-    };
     let mut deleted = 0;
     for (i, key) in keys.iter().enumerate() {
         let values: Vec<Value> = vec![
@@ -470,17 +463,10 @@ pub async fn delete_figures<C: ConnectionTrait>(
             key.pupil_group.as_str().into(),
         ];
         let removed = db
-            .execute_raw(Statement::from_sql_and_values(
+            .execute_raw(statement(
                 backend,
-                format!(
-                    "DELETE FROM observation WHERE indicator_code = {} AND period = {} \
-                     AND geographic_level = {} AND area_code = {} AND pupil_group = {}",
-                    p(1),
-                    p(2),
-                    p(3),
-                    p(4),
-                    p(5)
-                ),
+                "DELETE FROM observation WHERE indicator_code = $1 AND period = $2 \
+                 AND geographic_level = $3 AND area_code = $4 AND pupil_group = $5",
                 values.clone(),
             ))
             .await?
@@ -496,16 +482,14 @@ pub async fn delete_figures<C: ConnectionTrait>(
             Some(stamp.sync_run_id).into(),
             stamp.at.into(),
         ]);
-        db.execute_raw(Statement::from_sql_and_values(
+        db.execute_raw(statement(
             backend,
-            format!(
-                "INSERT INTO observation_deletion (indicator_code, period, geographic_level, \
-                 area_code, pupil_group, school_urn, change_seq, sync_run_id, deleted_at) \
-                 VALUES ({}) ON CONFLICT (indicator_code, period, geographic_level, area_code, \
-                 pupil_group) DO UPDATE SET change_seq = excluded.change_seq, \
-                 sync_run_id = excluded.sync_run_id, deleted_at = excluded.deleted_at",
-                (1..=9).map(p).collect::<Vec<_>>().join(", ")
-            ),
+            "INSERT INTO observation_deletion (indicator_code, period, geographic_level, \
+             area_code, pupil_group, school_urn, change_seq, sync_run_id, deleted_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (indicator_code, period, \
+             geographic_level, area_code, pupil_group) DO UPDATE SET \
+             change_seq = excluded.change_seq, sync_run_id = excluded.sync_run_id, \
+             deleted_at = excluded.deleted_at",
             tombstone,
         ))
         .await?;
