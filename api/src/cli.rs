@@ -268,11 +268,14 @@ async fn invalidate_after_import(config: &Config, indicators: &[String]) {
         );
         return;
     }
-    let Ok(cache) = ResponseCache::new(&config.cache, String::new(), Metrics::new()) else {
-        eprintln!(
-            "warning: could not reach Redis to invalidate cached answers; they expire within CACHE_TTL_SECONDS"
-        );
-        return;
+    let cache = match ResponseCache::new(&config.cache, String::new(), Metrics::new()) {
+        Ok(cache) if cache.redis_ready(std::time::Duration::from_secs(5)).await => cache,
+        _ => {
+            eprintln!(
+                "warning: could not reach Redis to invalidate cached answers; they expire within CACHE_TTL_SECONDS"
+            );
+            return;
+        }
     };
     let tags: Vec<String> = indicators
         .iter()

@@ -353,6 +353,23 @@ impl ResponseCache {
         }
     }
 
+    /// Waits up to `within` for the Redis tier to connect; true at once without Redis.
+    /// A short-lived process (the import command) waits here before invalidating:
+    /// otherwise its invalidations would wait for a connection it exits before making.
+    pub async fn redis_ready(&self, within: std::time::Duration) -> bool {
+        let Some(redis) = &self.inner.redis else {
+            return true;
+        };
+        let deadline = tokio::time::Instant::now() + within;
+        while !redis.subscribed() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        true
+    }
+
     /// An automatic-persisted-query document by hash.
     pub async fn persisted_query(&self, hash: &str) -> Option<Arc<str>> {
         if let Some(document) = self.inner.apq.get(hash) {

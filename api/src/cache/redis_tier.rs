@@ -135,7 +135,7 @@ impl RedisTier {
         tokio::spawn(supervise(cache, self.reset.clone()));
     }
 
-    fn subscribed(&self) -> bool {
+    pub(super) fn subscribed(&self) -> bool {
         self.subscribed.load(Ordering::Acquire)
     }
 

@@ -543,6 +543,7 @@ enum Line {
 /// A streaming CSV reader that remembers where it is, so an import can seek back to a
 /// checkpoint.
 struct Reader {
+    path: PathBuf,
     csv: csv::Reader<BufReader<File>>,
     headers: Vec<String>,
     record: csv::ByteRecord,
@@ -556,6 +557,7 @@ impl Reader {
             .has_headers(true)
             .from_reader(file);
         Ok(Reader {
+            path: path.to_owned(),
             csv,
             headers: Vec::new(),
             record: csv::ByteRecord::new(),
@@ -571,7 +573,7 @@ impl Reader {
             .clone();
         if headers.is_empty() || (headers.len() == 1 && headers[0].is_empty()) {
             return Err(ImportError::Empty {
-                path: PathBuf::from("the file"),
+                path: self.path.clone(),
             });
         }
         self.headers = headers

@@ -247,15 +247,14 @@ pub async fn execute(
     let payload = match validated {
         Ok(payload) => payload,
         Err(problems) => {
-            record_failure(
-                db,
-                writer,
-                kind,
-                received,
-                problems.rows.len(),
-                "rows rejected",
-            )
-            .await?;
+            // The client needs its rows' problems more than the hub needs the record:
+            // if recording fails (the database going away), the problems still go back.
+            let rejected = problems.rows.len();
+            if let Err(err) =
+                record_failure(db, writer, kind, received, rejected, "rows rejected").await
+            {
+                tracing::warn!(error = %err, "could not record a rejected sync call");
+            }
             return Err(problems.into_error());
         }
     };
