@@ -3,7 +3,8 @@
 //! under role-based access.
 //!
 //! Start with `startup` (how the pieces are wired), then `graphql` (the API), `access`
-//! (who may see what) and `seed` (the demo data).
+//! (who may see what), `cache` (answers kept in front of execution), `sync` (how data
+//! arrives: bulk writes, imports, the change feed) and `seed` (the demo data).
 
 pub mod access;
 pub mod audit;
