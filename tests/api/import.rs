@@ -332,3 +332,31 @@ async fn an_import_killed_half_way_completes_when_run_again() {
         1
     );
 }
+
+#[tokio::test]
+async fn the_documented_example_file_imports_cleanly() {
+    let hub = TestHub::spawn().await;
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/import-example.csv");
+    let out = import(&hub, &[example]).await;
+    assert!(out.ok, "{} {}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("3 written") && out.stdout.contains("0 lines rejected"),
+        "{}",
+        out.stdout
+    );
+    // Its figures carry school counts and cohorts, so an analyst sees them.
+    let analyst = hub.token_for("LOCAL_AUTHORITY:852", "ANALYST");
+    let body = hub
+        .query(
+            Some(&analyst),
+            r#"{ timeSeries(area: { level: NATIONAL, code: "E92000001" }, filter: {
+                indicatorCodes: ["attendance_rate"], pupilGroups: [ALL], periodFrom: "2024/25", periodTo: "2024/25" })
+                { points { value suppressed } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["timeSeries"][0]["points"][0]["value"], 93.2,
+        "{body}"
+    );
+}
