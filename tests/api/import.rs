@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use hub_tests::TestHub;
-use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::json;
 
 /// The hub's command line (see `tests/src/bin/hub-cli.rs`).
@@ -40,16 +40,6 @@ fn file(name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
     path
-}
-
-async fn scalar(hub: &TestHub, sql: &str) -> i64 {
-    let db = hub.db().await;
-    let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index::<i64>(0).unwrap()
 }
 
 /// URNs of every school on the test register.
@@ -139,8 +129,7 @@ async fn valid_rows_are_written_and_bad_ones_reported_by_line() {
     assert!(report.contains("truncated"), "{report}");
 
     assert_eq!(
-        scalar(
-            &hub,
+        hub.scalar(
             "SELECT COUNT(*) FROM observation WHERE geographic_level = 'LA' AND area_code = '852' \
              AND indicator_code = 'cme_count' AND period = '2024/25' \
              AND pupil_group = 'DISADVANTAGED' AND value = 17"
@@ -149,9 +138,7 @@ async fn valid_rows_are_written_and_bad_ones_reported_by_line() {
         1
     );
     assert_eq!(
-        scalar(
-            &hub,
-            &format!(
+        hub.scalar(&format!(
                 "SELECT COUNT(*) FROM observation WHERE area_code = '{urn}' AND indicator_code = 'suspension_rate' \
                  AND period = '2024/25' AND pupil_group = 'ALL' AND value = 2.0"
             )
@@ -176,11 +163,8 @@ async fn valid_rows_are_written_and_bad_ones_reported_by_line() {
         again.stdout
     );
     assert_eq!(
-        scalar(
-            &hub,
-            "SELECT COUNT(*) FROM sync_run WHERE source = 'CSV_IMPORT'"
-        )
-        .await,
+        hub.scalar("SELECT COUNT(*) FROM sync_run WHERE source = 'CSV_IMPORT'")
+            .await,
         1
     );
 }
@@ -189,11 +173,9 @@ async fn valid_rows_are_written_and_bad_ones_reported_by_line() {
 async fn strict_imports_write_nothing_when_a_row_is_bad_and_bad_files_are_refused() {
     let hub = TestHub::spawn().await;
     let urn = urns(&hub).await[0];
-    let before = scalar(
-        &hub,
-        "SELECT COUNT(*) FROM observation WHERE sync_run_id IS NOT NULL",
-    )
-    .await;
+    let before = hub
+        .scalar("SELECT COUNT(*) FROM observation WHERE sync_run_id IS NOT NULL")
+        .await;
     let csv = format!(
         "{LONG_HEADER}202425,Academic year,School,E92000001,,,{urn},Total,suspension_rate,,6,300\n\
          202425,Academic year,School,E92000001,,,{urn},Total,attendance_rate,-4,,\n"
@@ -204,11 +186,8 @@ async fn strict_imports_write_nothing_when_a_row_is_bad_and_bad_files_are_refuse
     assert!(out.stderr.contains("line 3, value"), "{}", out.stderr);
     assert!(out.stderr.contains("nothing was written"), "{}", out.stderr);
     assert_eq!(
-        scalar(
-            &hub,
-            "SELECT COUNT(*) FROM observation WHERE sync_run_id IS NOT NULL"
-        )
-        .await,
+        hub.scalar("SELECT COUNT(*) FROM observation WHERE sync_run_id IS NOT NULL")
+            .await,
         before
     );
 
@@ -266,9 +245,7 @@ async fn an_import_killed_half_way_completes_when_run_again() {
     // inside its next batch, and kill it there.
     let db = hub.db().await;
     let mut waited = Duration::ZERO;
-    while scalar(
-        &hub,
-        "SELECT COUNT(*) FROM sync_run WHERE source = 'CSV_IMPORT' AND checkpoint_offset IS NOT NULL",
+    while hub.scalar("SELECT COUNT(*) FROM sync_run WHERE source = 'CSV_IMPORT' AND checkpoint_offset IS NOT NULL",
     )
     .await
         == 0
@@ -284,18 +261,15 @@ async fn an_import_killed_half_way_completes_when_run_again() {
     child.kill().await.expect("kill the import");
     lock.rollback().await.unwrap();
 
-    let written = scalar(
-        &hub,
-        "SELECT COUNT(*) FROM observation WHERE numerator = 7777",
-    )
-    .await;
+    let written = hub
+        .scalar("SELECT COUNT(*) FROM observation WHERE numerator = 7777")
+        .await;
     assert!(
         written > 0 && written < expected,
         "killed half-way: {written} of {expected} written"
     );
     assert_eq!(
-        scalar(
-            &hub,
+        hub.scalar(
             "SELECT COUNT(*) FROM sync_run WHERE source = 'CSV_IMPORT' AND status = 'RUNNING'"
         )
         .await,
@@ -306,17 +280,13 @@ async fn an_import_killed_half_way_completes_when_run_again() {
     assert!(out.ok, "{} {}", out.stdout, out.stderr);
     assert!(out.stdout.contains("resumed sync run"), "{}", out.stdout);
     assert_eq!(
-        scalar(
-            &hub,
-            "SELECT COUNT(*) FROM observation WHERE numerator = 7777 AND value = 77.77"
-        )
-        .await,
+        hub.scalar("SELECT COUNT(*) FROM observation WHERE numerator = 7777 AND value = 77.77")
+            .await,
         expected,
         "every line written"
     );
     assert_eq!(
-        scalar(
-            &hub,
+        hub.scalar(
             "SELECT CAST(SUM(rows_received) AS BIGINT) FROM sync_run WHERE source = 'CSV_IMPORT'"
         )
         .await,
@@ -324,8 +294,7 @@ async fn an_import_killed_half_way_completes_when_run_again() {
         "no line counted twice"
     );
     assert_eq!(
-        scalar(
-            &hub,
+        hub.scalar(
             "SELECT COUNT(*) FROM sync_run WHERE source = 'CSV_IMPORT' AND status = 'SUCCEEDED'"
         )
         .await,

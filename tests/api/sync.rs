@@ -4,7 +4,6 @@
 //! each caller only what it may read; sync runs are visible to their organisation.
 
 use hub_tests::{TestHub, error_code as code};
-use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
 const UPSERT: &str = r#"mutation Upsert($input: UpsertObservationsInput!) {
@@ -83,16 +82,6 @@ fn upsert(key: Option<&str>, rows: Vec<Value>) -> Value {
     json!({ "input": { "idempotencyKey": key, "rows": rows } })
 }
 
-async fn count(hub: &TestHub, sql: &str) -> i64 {
-    let db = hub.db().await;
-    let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index::<i64>(0).unwrap()
-}
-
 /// A school's suspension rate for one period as its LA officer reads it.
 async fn school_value(hub: &TestHub, token: &str, urn: i64, period: &str) -> Option<f64> {
     let body = hub
@@ -130,12 +119,10 @@ async fn an_idempotency_key_makes_a_retry_write_nothing() {
     assert_eq!(result["run"]["rowsReceived"], 2);
     assert_eq!(result["run"]["rowsWritten"], 2);
     assert!(result["run"]["durationMs"].as_i64().is_some());
-    let runs = count(&hub, "SELECT COUNT(*) FROM sync_run").await;
-    let audits = count(
-        &hub,
-        "SELECT COUNT(*) FROM audit_event WHERE action = 'WRITE'",
-    )
-    .await;
+    let runs = hub.scalar("SELECT COUNT(*) FROM sync_run").await;
+    let audits = hub
+        .scalar("SELECT COUNT(*) FROM audit_event WHERE action = 'WRITE'")
+        .await;
 
     let again = hub
         .query(
@@ -152,13 +139,10 @@ async fn an_idempotency_key_makes_a_retry_write_nothing() {
         again["data"]["upsertObservations"]["run"]["id"],
         result["run"]["id"]
     );
-    assert_eq!(count(&hub, "SELECT COUNT(*) FROM sync_run").await, runs);
+    assert_eq!(hub.scalar("SELECT COUNT(*) FROM sync_run").await, runs);
     assert_eq!(
-        count(
-            &hub,
-            "SELECT COUNT(*) FROM audit_event WHERE action = 'WRITE'"
-        )
-        .await,
+        hub.scalar("SELECT COUNT(*) FROM audit_event WHERE action = 'WRITE'")
+            .await,
         audits,
         "a replay writes no audit event either"
     );
@@ -235,11 +219,8 @@ async fn one_bad_row_rejects_the_whole_call_and_names_every_problem() {
         "the good row was not written either"
     );
     assert_eq!(
-        count(
-            &hub,
-            "SELECT COUNT(*) FROM sync_run WHERE status = 'FAILED' AND rows_rejected = 4"
-        )
-        .await,
+        hub.scalar("SELECT COUNT(*) FROM sync_run WHERE status = 'FAILED' AND rows_rejected = 4")
+            .await,
         1,
         "the failed call is recorded"
     );
@@ -421,10 +402,9 @@ async fn pupil_numbers_are_replaced_by_keys_and_never_echoed() {
     assert!(!body.to_string().contains(upn));
     let key = baseline_hub::pseudonym::pupil_key(b"test-pupil-key-secret", upn);
     assert_eq!(
-        count(
-            &hub,
-            &format!("SELECT COUNT(*) FROM pupil_record WHERE pupil_key = '{key}'")
-        )
+        hub.scalar(&format!(
+            "SELECT COUNT(*) FROM pupil_record WHERE pupil_key = '{key}'"
+        ))
         .await,
         1
     );
@@ -441,10 +421,9 @@ async fn pupil_numbers_are_replaced_by_keys_and_never_echoed() {
         ),
     ] {
         assert_eq!(
-            count(
-                &hub,
-                &format!("SELECT COUNT(*) FROM {table} WHERE {columns} LIKE '%{upn}%'")
-            )
+            hub.scalar(&format!(
+                "SELECT COUNT(*) FROM {table} WHERE {columns} LIKE '%{upn}%'"
+            ))
             .await,
             0,
             "{table}"
@@ -734,7 +713,7 @@ async fn oversized_and_empty_calls_are_refused_before_any_work() {
             .unwrap()
             .contains("10000")
     );
-    assert_eq!(count(&hub, "SELECT COUNT(*) FROM sync_run").await, 0);
+    assert_eq!(hub.scalar("SELECT COUNT(*) FROM sync_run").await, 0);
 }
 
 #[tokio::test]
@@ -760,11 +739,8 @@ async fn two_copies_of_a_call_racing_each_other_write_once() {
     let replays = results.iter().filter(|r| r["replayed"] == true).count();
     assert_eq!(replays, 1, "exactly one call wrote: {a} {b}");
     assert_eq!(
-        count(
-            &hub,
-            "SELECT COUNT(*) FROM sync_run WHERE idempotency_key = 'retry-storm'"
-        )
-        .await,
+        hub.scalar("SELECT COUNT(*) FROM sync_run WHERE idempotency_key = 'retry-storm'")
+            .await,
         1
     );
 }

@@ -355,6 +355,23 @@ impl TestHub {
         result.rows_affected()
     }
 
+    /// The one whole number a query returns (a `COUNT(*)`), read straight from the
+    /// hub's database: how a test checks what was stored, beyond what the API shows.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        let db = self.db().await;
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                sql,
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .unwrap_or_else(|| panic!("{sql}: no row"));
+        db.close().await.ok();
+        row.try_get_by_index::<i64>(0)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// A token signed with the test secret for `org` (`KIND:CODE`) and one role.
     pub fn token_for(&self, org: &str, role: &str) -> String {
         token(org, &[role], 3600)
