@@ -11,6 +11,29 @@ mod m20261123_000002_observation_school_count;
 mod m20261123_000003_sync;
 mod m20261123_000004_partnership;
 
+/// Creates a named (optionally unique) index: the shape every migration's indexes take.
+pub(crate) async fn index<T, C>(
+    manager: &SchemaManager<'_>,
+    table: T,
+    name: &str,
+    cols: &[C],
+    unique: bool,
+) -> Result<(), DbErr>
+where
+    T: IntoIden + Clone + 'static,
+    C: IntoIden + Clone + 'static,
+{
+    let mut stmt = Index::create();
+    stmt.name(name).table(table);
+    for col in cols {
+        stmt.col(col.clone());
+    }
+    if unique {
+        stmt.unique();
+    }
+    manager.create_index(stmt.to_owned()).await
+}
+
 pub struct Migrator;
 
 #[async_trait::async_trait]

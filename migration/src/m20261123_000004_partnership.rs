@@ -10,6 +10,8 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::index;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -570,28 +572,6 @@ impl MigrationTrait for Migration {
         }
         Ok(())
     }
-}
-
-async fn index<T, C>(
-    manager: &SchemaManager<'_>,
-    table: T,
-    name: &str,
-    cols: &[C],
-    unique: bool,
-) -> Result<(), DbErr>
-where
-    T: IntoIden + Clone + 'static,
-    C: IntoIden + Clone + 'static,
-{
-    let mut stmt = Index::create();
-    stmt.name(name).table(table);
-    for col in cols {
-        stmt.col(col.clone());
-    }
-    if unique {
-        stmt.unique();
-    }
-    manager.create_index(stmt.to_owned()).await
 }
 
 // Tables this migration refers to but does not create.

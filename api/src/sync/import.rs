@@ -804,7 +804,7 @@ impl Layout {
         problems: &mut Problems,
     ) -> (Vec<FigureInput>, u64) {
         let mut bad = |field: &'static str, reason: &str| {
-            problems.invalid_line(line, field, reason);
+            problems.invalid(line, field, reason);
         };
         if !fields[self.time_identifier].eq_ignore_ascii_case("academic year") {
             bad(
@@ -880,7 +880,7 @@ impl Layout {
             match text.replace(',', "").parse::<f64>() {
                 Ok(n) if n.is_finite() => Some(n),
                 _ => {
-                    problems.invalid_line(line, field, "not a number");
+                    problems.invalid(line, field, "not a number");
                     None
                 }
             }
@@ -921,20 +921,6 @@ impl Layout {
             out.push(figure(code, v, n, d));
         }
         (out, skipped)
-    }
-}
-
-impl Problems {
-    /// A problem with a file line.
-    fn invalid_line(&mut self, line: usize, field: &'static str, reason: &str) {
-        self.rows.insert(line);
-        if self.invalid.len() < rows::MAX_PROBLEMS {
-            self.invalid.push(RowProblem {
-                index: line,
-                field,
-                reason: reason.to_owned(),
-            });
-        }
     }
 }
 

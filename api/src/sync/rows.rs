@@ -281,7 +281,7 @@ impl Problems {
         self.rows.is_empty()
     }
 
-    fn invalid(&mut self, index: usize, field: &'static str, reason: impl Into<String>) {
+    pub(super) fn invalid(&mut self, index: usize, field: &'static str, reason: impl Into<String>) {
         self.rows.insert(index);
         if self.invalid.len() < MAX_PROBLEMS {
             self.invalid.push(RowProblem {
@@ -371,6 +371,30 @@ fn check_area<'r>(
     Some(None)
 }
 
+/// The checks every figure key gets, for writing or deleting: a catalogued indicator,
+/// an academic year, an area the writer may write. Returns the indicator and, for
+/// `SCHOOL` figures, the school.
+fn check_key<'r>(
+    reference: &'r Reference,
+    scope: &WriteScope,
+    index: usize,
+    (indicator_code, period, level, area_code): (&str, &str, GeographicLevel, &str),
+    problems: &mut Problems,
+) -> (
+    Option<&'r indicator::Model>,
+    Option<Option<&'r school::Model>>,
+) {
+    let indicator = reference.indicators.get(indicator_code);
+    if indicator.is_none() {
+        problems.invalid(index, "indicatorCode", "not in the indicator catalogue");
+    }
+    if !is_valid_period(period) {
+        problems.invalid(index, "period", "not an academic year like 2023/24");
+    }
+    let school = check_area(reference, scope, index, level, area_code, problems);
+    (indicator, school)
+}
+
 /// Checks and normalises figures; `Err` when any row has a problem.
 pub fn figures(
     reference: &Reference,
@@ -407,19 +431,16 @@ pub fn figure(
     input: FigureInput,
     problems: &mut Problems,
 ) -> Option<Figure> {
-    let indicator = reference.indicators.get(&input.indicator_code);
-    if indicator.is_none() {
-        problems.invalid(index, "indicatorCode", "not in the indicator catalogue");
-    }
-    if !is_valid_period(&input.period) {
-        problems.invalid(index, "period", "not an academic year like 2023/24");
-    }
-    let school = check_area(
+    let (indicator, school) = check_key(
         reference,
         scope,
         index,
-        input.level,
-        &input.area_code,
+        (
+            &input.indicator_code,
+            &input.period,
+            input.level,
+            &input.area_code,
+        ),
         problems,
     );
     let school_count = match (input.level, input.school_count) {
@@ -526,18 +547,16 @@ pub fn figure_keys(
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(inputs.len());
     for (index, input) in inputs.into_iter().enumerate() {
-        if !reference.indicators.contains_key(&input.indicator_code) {
-            problems.invalid(index, "indicatorCode", "not in the indicator catalogue");
-        }
-        if !is_valid_period(&input.period) {
-            problems.invalid(index, "period", "not an academic year like 2023/24");
-        }
-        let school = check_area(
+        let (_, school) = check_key(
             reference,
             scope,
             index,
-            input.level,
-            &input.area_code,
+            (
+                &input.indicator_code,
+                &input.period,
+                input.level,
+                &input.area_code,
+            ),
             &mut problems,
         );
         if problems.rows.contains(&index) {
