@@ -27,8 +27,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql::{BatchRequest, Value};
+use async_graphql::{BatchRequest, BatchResponse, Value};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
@@ -48,7 +47,7 @@ use crate::cache::{Cached, Key, KeyParts, ResponseCache, Snapshot, Tier, documen
 use crate::config::{Disclosure, InspectionCycle, Limits};
 use crate::db::{self, Health};
 use crate::error::{Error, ErrorCode};
-use crate::graphql::{HubSchema, RequestContext, guard};
+use crate::graphql::{self, HubSchema, RequestContext, guard};
 use crate::ratelimit::{BucketKey, Decision, RateLimiter};
 use crate::telemetry::Metrics;
 
@@ -545,11 +544,14 @@ async fn single(
     if !state.health.is_up() {
         return unavailable();
     }
-    let is_query = is_query(&mut request);
+    let operation = graphql::operation(&mut request);
     let context = context(state, access);
     let hints = context.hints.clone();
     let request = introspection(state, context.attach(request));
-    let response = state.schema.execute(request).await;
+    let started = Instant::now();
+    let mut response = state.schema.execute(request).await;
+    finish(state, &mut response, operation.as_ref(), started);
+    let is_query = operation.is_some_and(|op| op.is_query);
     if response
         .errors
         .iter()
@@ -591,19 +593,47 @@ async fn execute_batch(
     if !state.health.is_up() {
         return unavailable();
     }
+    let mut operations = Vec::with_capacity(requests.len());
     let batch = BatchRequest::Batch(
         requests
             .into_iter()
-            .map(|r| introspection(state, context(state, access.clone()).attach(r)))
+            .map(|mut r| {
+                operations.push(graphql::operation(&mut r));
+                introspection(state, context(state, access.clone()).attach(r))
+            })
             .collect(),
     );
-    let response = state.schema.execute_batch(batch).await;
+    let started = Instant::now();
+    let mut response = state.schema.execute_batch(batch).await;
+    if let BatchResponse::Batch(responses) = &mut response {
+        for (response, operation) in responses.iter_mut().zip(&operations) {
+            finish(state, response, operation.as_ref(), started);
+        }
+    }
     let mut http = Json(&response).into_response();
     http.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     http.headers_mut()
         .insert("x-cache", HeaderValue::from_static("miss"));
     http
+}
+
+/// After the engine ran an operation: codes on every error, the operation's name on
+/// the request's log span, and the request in the metrics.
+fn finish(
+    state: &AppState,
+    response: &mut async_graphql::Response,
+    operation: Option<&graphql::Operation>,
+    started: Instant,
+) {
+    graphql::code_errors(response);
+    let name = operation.and_then(|op| op.name.as_deref());
+    if let Some(name) = name {
+        tracing::Span::current().record("operation", name);
+    }
+    state
+        .metrics
+        .record_request(name, started.elapsed(), graphql::error_codes(response));
 }
 
 /// The HTTP response for an answer; `etag` is present when the answer may be cached.
@@ -669,25 +699,6 @@ fn cache_key(state: &AppState, access: &Access, request: &async_graphql::Request
         fingerprint: access.fingerprint(),
         settings: &settings,
     })
-}
-
-/// Whether the operation the request selects is a query (parsing it here saves the
-/// engine the work: the parsed document travels with the request).
-fn is_query(request: &mut async_graphql::Request) -> bool {
-    let name = request.operation_name.clone();
-    let Ok(document) = request.parsed_query() else {
-        return false;
-    };
-    // A named operation is kept in `Multiple` even when it is the only one.
-    let operation = match (&document.operations, name) {
-        (DocumentOperations::Single(operation), _) => Some(operation),
-        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name.as_str()),
-        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
-            operations.values().next()
-        }
-        (DocumentOperations::Multiple(_), None) => None,
-    };
-    operation.is_some_and(|op| op.node.ty == OperationType::Query)
 }
 
 /// Automatic persisted queries (Apollo's protocol): a request may send only the
@@ -994,7 +1005,7 @@ mod fuzz {
     #[test]
     fn generated_requests_are_refused_or_answered_with_coded_errors() {
         let limits = Limits::default();
-        let schema = graphql::build(&limits, Metrics::new());
+        let schema = graphql::build(&limits);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -1015,7 +1026,13 @@ mod fuzz {
                 reached.set(reached.get() + 1);
                 // No request context is attached: resolvers that run fail with a coded
                 // INTERNAL error, which is all this test needs of them.
-                let response = runtime.block_on(schema.execute_batch(batch));
+                let mut response = runtime.block_on(schema.execute_batch(batch));
+                match &mut response {
+                    async_graphql::BatchResponse::Single(r) => graphql::code_errors(r),
+                    async_graphql::BatchResponse::Batch(rs) => {
+                        rs.iter_mut().for_each(graphql::code_errors)
+                    }
+                }
                 let errors: Vec<_> = match &response {
                     async_graphql::BatchResponse::Single(r) => r.errors.iter().collect(),
                     async_graphql::BatchResponse::Batch(rs) => {

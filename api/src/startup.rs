@@ -98,7 +98,7 @@ impl Application {
             introspection: config.introspection,
             db,
             cache,
-            schema: graphql::build(&config.limits, metrics.clone()),
+            schema: graphql::build(&config.limits),
             verifier: Verifier::new(&config.auth),
             metrics,
             limits: Arc::new(config.limits.clone()),

@@ -561,7 +561,7 @@ pub(super) async fn area_figures(
         .order_by_asc(observation::Column::IndicatorCode)
         .order_by_asc(observation::Column::PupilGroup)
         .order_by_asc(observation::Column::Period);
-    Ok(query.all(&rc.db).await?)
+    Ok(observation::all(&rc.db, query).await?)
 }
 
 async fn indicator(ctx: &Context<'_>, code: &str) -> Result<Indicator> {

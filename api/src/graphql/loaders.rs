@@ -336,16 +336,15 @@ impl SchoolPage {
                     .iter()
                     .filter(|s| access.covers_school(AccessLevel::School, s))
                     .map(|s| s.urn);
-                let rows = figures_query(selection)
+                let query = figures_query(selection)
                     .filter(observation::Column::SchoolUrn.is_in(urns))
                     .filter(
                         observation::Column::GeographicLevel.eq(GeographicLevel::School.as_str()),
                     )
                     .order_by_asc(observation::Column::IndicatorCode)
                     .order_by_asc(observation::Column::PupilGroup)
-                    .order_by_asc(observation::Column::Period)
-                    .all(db)
-                    .await?;
+                    .order_by_asc(observation::Column::Period);
+                let rows = observation::all(db, query).await?;
                 let mut by_urn: FiguresByUrn = HashMap::new();
                 for row in rows {
                     if let Some(urn) = row.school_urn {

@@ -37,12 +37,9 @@ mod self_evaluation;
 mod signals;
 mod support;
 
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextRequest,
-};
+use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{
     Context, EmptySubscription, MergedObject, Response, SDLExportOptions, Schema, SchemaBuilder,
 };
@@ -53,7 +50,6 @@ use crate::auth::Caller;
 use crate::cache::{Hints, ResponseCache, tags};
 use crate::config::{Disclosure, InspectionCycle, Limits};
 use crate::error::{Error, ErrorCode};
-use crate::telemetry::Metrics;
 
 pub use loaders::Loaders;
 
@@ -93,11 +89,11 @@ pub type HubSchema = Schema<Query, Mutation, EmptySubscription>;
 /// Builds the schema with the configured limits. No data is attached: everything a
 /// resolver needs arrives per request in [`RequestContext`], so the same schema value
 /// serves every caller and `export-schema` needs no database.
-pub fn build(limits: &Limits, metrics: Metrics) -> HubSchema {
-    builder(limits, metrics).finish()
+pub fn build(limits: &Limits) -> HubSchema {
+    builder(limits).finish()
 }
 
-fn builder(limits: &Limits, metrics: Metrics) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+fn builder(limits: &Limits) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         // A federation v2 subgraph: `_service { sdl }` and `_entities` (see `federation`).
         .enable_federation()
@@ -106,7 +102,6 @@ fn builder(limits: &Limits, metrics: Metrics) -> SchemaBuilder<Query, Mutation, 
         // Fragment recursion is already an error; this bounds the parser's own work.
         .limit_recursive_depth(64)
         .limit_directives(16)
-        .extension(RequestOutcome { metrics })
 }
 
 /// The exported SDL, as written to `schema.graphql`: the subgraph SDL a federation
@@ -114,7 +109,7 @@ fn builder(limits: &Limits, metrics: Metrics) -> SchemaBuilder<Query, Mutation, 
 /// federation `@link` and the entities' `@key`s), so the file in the repository is what
 /// a router sees.
 pub fn sdl() -> String {
-    build(&Limits::default(), Metrics::new())
+    build(&Limits::default())
         .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
 }
 
@@ -201,78 +196,73 @@ pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> Result<&'a Loaders, Error> {
         .map_err(|_| Error::Internal("loaders missing".to_owned()))
 }
 
-/// Finishes every GraphQL request the same way: gives each error a machine-readable
-/// `extensions.code`, then records the request in the metrics.
+/// Gives each error of an executed operation a machine-readable `extensions.code`.
 ///
 /// Errors raised by the hub's own code already carry a code (see `error.rs`). Whatever
 /// is left came from the GraphQL engine rejecting the request itself — a syntax error,
 /// an unknown field, a wrong argument type, a depth or complexity limit — which is the
 /// client's to fix, hence `BAD_USER_INPUT`.
 ///
-/// Metrics are taken here rather than in the HTTP handler because only the engine knows
-/// the operation's name when the client did not send `operationName`.
-struct RequestOutcome {
-    metrics: Metrics,
-}
-
-impl ExtensionFactory for RequestOutcome {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RequestOutcomeExtension {
-            metrics: self.metrics.clone(),
-            operation: Mutex::new(None),
-        })
-    }
-}
-
-/// One per request (the factory creates a fresh one each time).
-struct RequestOutcomeExtension {
-    metrics: Metrics,
-    operation: Mutex<Option<String>>,
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for RequestOutcomeExtension {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let started = Instant::now();
-        let mut response = next.run(ctx).await;
-        for error in &mut response.errors {
-            let has_code = error
+/// This is a function the transport calls after execution rather than an engine
+/// extension: with any extension installed, async-graphql wraps the resolution of every
+/// field and every list item in the extension chain (building type names as strings
+/// each time), which on a dashboard answer of a few thousand figures costs more than the
+/// figures' SQL.
+pub fn code_errors(response: &mut Response) {
+    for error in &mut response.errors {
+        let has_code = error
+            .extensions
+            .as_ref()
+            .is_some_and(|ext| ext.get("code").is_some());
+        if !has_code {
+            error
                 .extensions
-                .as_ref()
-                .is_some_and(|ext| ext.get("code").is_some());
-            if !has_code {
-                error
-                    .extensions
-                    .get_or_insert_with(Default::default)
-                    .set("code", ErrorCode::BadUserInput.as_str());
-            }
+                .get_or_insert_with(Default::default)
+                .set("code", ErrorCode::BadUserInput.as_str());
         }
-        let operation = self.operation.lock().ok().and_then(|mut slot| slot.take());
-        let codes = response.errors.iter().filter_map(|error| {
-            let value = error.extensions.as_ref()?.get("code")?;
-            match value {
-                async_graphql::Value::String(code) => Some(code.as_str()),
-                _ => None,
-            }
-        });
-        self.metrics
-            .record_request(operation.as_deref(), started.elapsed(), codes);
-        response
     }
+}
 
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        if let Some(name) = operation_name {
-            // The request's log span (see `http`) names the operation it ran.
-            tracing::Span::current().record("operation", name);
-            if let Ok(mut slot) = self.operation.lock() {
-                *slot = Some(name.to_owned());
-            }
+/// The codes of a response's errors, for the metrics.
+pub fn error_codes(response: &Response) -> impl Iterator<Item = &str> {
+    response
+        .errors
+        .iter()
+        .filter_map(|error| match error.extensions.as_ref()?.get("code")? {
+            async_graphql::Value::String(code) => Some(code.as_str()),
+            _ => None,
+        })
+}
+
+/// The operation a request selects, read from its document: whether it is a query, and
+/// its name (the client's `operationName`, else the name of the document's only
+/// operation). `None` when the document does not parse or names no such operation; the
+/// engine then answers with the error. Parsing here costs the engine nothing: the
+/// parsed document travels with the request.
+pub fn operation(request: &mut async_graphql::Request) -> Option<Operation> {
+    let name = request.operation_name.clone();
+    let document = request.parsed_query().ok()?;
+    // A named operation is kept in `Multiple` even when it is the only one.
+    let (name, operation) = match (&document.operations, name) {
+        (DocumentOperations::Single(operation), name) => (name, operation),
+        (DocumentOperations::Multiple(operations), Some(name)) => {
+            let operation = operations.get(name.as_str())?;
+            (Some(name), operation)
         }
-        next.run(ctx, operation_name).await
-    }
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            let (name, operation) = operations.iter().next()?;
+            (Some(name.to_string()), operation)
+        }
+        (DocumentOperations::Multiple(_), None) => return None,
+    };
+    Some(Operation {
+        is_query: operation.node.ty == OperationType::Query,
+        name,
+    })
+}
+
+/// See [`operation`].
+pub struct Operation {
+    pub is_query: bool,
+    pub name: Option<String>,
 }

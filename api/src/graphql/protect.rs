@@ -50,14 +50,13 @@ pub async fn withheld_figures(
         }
         areas.extend(siblings(loaders, &row.geographic_level, &row.area_code).await?);
     }
-    let mut family = observation::Entity::find()
+    let query = observation::Entity::find()
         .filter(observation::Column::GeographicLevel.is_in(levels))
         .filter(observation::Column::IndicatorCode.is_in(indicators))
         .filter(observation::Column::Period.is_in(periods))
         .filter(observation::Column::PupilGroup.is_in(groups))
-        .filter(observation::Column::AreaCode.is_in(areas))
-        .all(&rc.db)
-        .await?;
+        .filter(observation::Column::AreaCode.is_in(areas));
+    let mut family = observation::all(&rc.db, query).await?;
     // Canonical order, so ties in "next-smallest" break the same way every time.
     family.sort_by(|a, b| key(a).cmp(&key(b)));
 

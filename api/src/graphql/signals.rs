@@ -305,14 +305,13 @@ pub(super) async fn compute(
                 .and(observation::Column::AreaCode.eq(code.clone())),
         );
     }
-    let rows = observation::Entity::find()
+    let query = observation::Entity::find()
         .filter(observation::Column::IndicatorCode.is_in(indicators))
         .filter(observation::Column::Period.is_in(periods))
         .filter(observation::Column::PupilGroup.is_in(groups))
         .filter(places)
-        .order_by_asc(observation::Column::Period)
-        .all(&rc.db)
-        .await?;
+        .order_by_asc(observation::Column::Period);
+    let rows = observation::all(&rc.db, query).await?;
 
     let withheld = withheld_figures(rc, loaders, &rows).await?;
     // A school's comparator is an area figure: without AGGREGATE access it is withheld

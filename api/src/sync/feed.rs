@@ -40,13 +40,15 @@ pub async fn after<C: ConnectionTrait>(
     figures: Condition,
     deletions: Condition,
 ) -> Result<Vec<Change>, DbErr> {
-    let upserts = observation::Entity::find()
-        .filter(observation::Column::ChangeSeq.gt(since))
-        .filter(figures)
-        .order_by_asc(observation::Column::ChangeSeq)
-        .limit(limit)
-        .all(db)
-        .await?;
+    let upserts = observation::all(
+        db,
+        observation::Entity::find()
+            .filter(observation::Column::ChangeSeq.gt(since))
+            .filter(figures)
+            .order_by_asc(observation::Column::ChangeSeq)
+            .limit(limit),
+    )
+    .await?;
     let removed = observation_deletion::Entity::find()
         .filter(observation_deletion::Column::ChangeSeq.gt(since))
         .filter(deletions)
