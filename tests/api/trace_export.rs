@@ -252,3 +252,20 @@ async fn spans_still_buffered_are_flushed_when_the_hub_stops() {
     let span = collector.wait_for(&id).await;
     assert_eq!(span.service.as_deref(), Some("baseline-hub"), "{span:?}");
 }
+
+#[tokio::test]
+async fn a_hub_stopped_as_soon_as_it_listens_still_exits_gracefully() {
+    // The flush above needs a graceful exit; a SIGTERM that arrived before the server
+    // polled its shutdown future would have killed the process outright. The handlers
+    // are installed before the address is printed, so this holds from the first moment
+    // a client (or a process manager) can know the hub is up.
+    let collector = Collector::start().await;
+    let hub = TestHub::spawn().await;
+    let process = exporting_hub(&hub, &collector, "3600000").await;
+    let (status, logs) = process.terminate().await;
+    assert!(status.success(), "{status}; logs:\n{logs}");
+    assert!(
+        logs.contains("shutdown signal received"),
+        "no graceful shutdown; logs:\n{logs}"
+    );
+}
