@@ -147,6 +147,8 @@ async fn serve(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let addr = app.local_addr();
+    // Before the address is announced: whoever learns it may stop the hub at once.
+    let shutdown = shutdown_signal();
     println!("Baseline Hub is listening on http://{addr}");
     println!("  GraphiQL:  open http://{addr}/graphql in a browser");
     if embedded {
@@ -155,7 +157,7 @@ async fn serve(config: Config) -> Result<(), String> {
         );
         println!("             then add the header  Authorization: Bearer <token>  in GraphiQL");
     }
-    app.run_until_stopped(shutdown_signal())
+    app.run_until_stopped(shutdown)
         .await
         .map_err(|e| e.to_string())
 }

@@ -4,39 +4,29 @@
 //! read (a body announced too large is refused unread), nesting before parsing,
 //! fragment expansion before the engine walks the document, the batch size before
 //! anything runs. (`limits` covers malformed JSON, wrong content types, page, depth,
-//! complexity and batch limits of ordinary size.)
+//! complexity and batch limits of ordinary size; `memory` sends these cases many times
+//! over to a hub process and measures it.) The bodies are built by `hub_tests::hostile`.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
+use hub_tests::hostile::{self, query_body};
 use hub_tests::{TestHub, error_code};
 use serde_json::{Value, json};
 
-/// Posts raw bytes with a content type; returns the status and the JSON body.
+/// Posts raw bytes with a content type over a connection of its own; returns the
+/// status and the JSON body. Not through reqwest: it reports a broken pipe, not the
+/// hub's 413, when the hub refuses a body before reading all of it (see
+/// `hostile::post_over_own_connection`).
 async fn post_raw(hub: &TestHub, content_type: &str, body: Vec<u8>) -> (u16, Value) {
-    let response = hub
-        .client
-        .post(format!("{}/graphql", hub.address))
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .expect("answered");
-    let status = response.status().as_u16();
-    let body = response
-        .json()
-        .await
-        .expect("a JSON body, even for refusals");
-    (status, body)
+    let address = hub.address.trim_start_matches("http://").to_owned();
+    let content_type = content_type.to_owned();
+    tokio::task::spawn_blocking(move || {
+        hostile::post_over_own_connection(&address, &content_type, &body)
+    })
+    .await
+    .expect("client thread")
 }
 
 async fn post_query(hub: &TestHub, document: &str) -> (u16, Value) {
-    post_raw(
-        hub,
-        "application/json",
-        serde_json::to_vec(&json!({ "query": document })).expect("json"),
-    )
-    .await
+    post_raw(hub, "application/json", query_body(document)).await
 }
 
 /// The hub still answers an honest query correctly.
@@ -57,17 +47,10 @@ fn assert_refused(status: u16, body: &Value) {
 #[tokio::test]
 async fn deep_nesting_is_refused_before_parsing() {
     let hub = TestHub::spawn().await;
-    // 60,000 levels: far past any parser's stack if it were parsed.
-    let selections = format!("{}{}", "{a".repeat(60_000), "}".repeat(60_000));
-    let (status, body) = post_query(&hub, &selections).await;
+    let (status, body) = post_query(&hub, &hostile::deep_nesting(60_000)).await;
     assert_eq!(status, 400, "{body}");
     assert_refused(status, &body);
-    let lists = format!(
-        "{{ regions(x: {}1{}) {{ code }} }}",
-        "[".repeat(50_000),
-        "]".repeat(50_000)
-    );
-    let (status, body) = post_query(&hub, &lists).await;
+    let (status, body) = post_query(&hub, &hostile::nested_list_argument(50_000)).await;
     assert_refused(status, &body);
     still_answers(&hub).await;
 }
@@ -76,15 +59,7 @@ async fn deep_nesting_is_refused_before_parsing() {
 async fn fragment_bombs_and_circular_fragments_are_refused() {
     let hub = TestHub::spawn().await;
     // Each fragment spreads the next twice: 2^40 fields if expanded.
-    let mut bomb = String::from("query Bomb { ...F0 }\n");
-    for i in 0..40 {
-        bomb.push_str(&format!(
-            "fragment F{i} on Query {{ ...F{next} ...F{next} }}\n",
-            next = i + 1
-        ));
-    }
-    bomb.push_str("fragment F40 on Query { regions { code name } }\n");
-    let (status, body) = post_query(&hub, &bomb).await;
+    let (status, body) = post_query(&hub, &hostile::fragment_bomb(40)).await;
     assert_refused(status, &body);
     assert!(
         body["errors"][0]["message"]
@@ -93,14 +68,10 @@ async fn fragment_bombs_and_circular_fragments_are_refused() {
         "{body}"
     );
 
-    let circular =
-        "{ ...A } fragment A on Query { ...B regions { code } } fragment B on Query { ...A }";
-    let (status, body) = post_query(&hub, circular).await;
+    let (status, body) = post_query(&hub, hostile::CIRCULAR_FRAGMENTS).await;
     assert_refused(status, &body);
 
-    let wide_circle =
-        "{ ...A } fragment A on Query { ...B ...B ...B } fragment B on Query { ...A ...A ...A }";
-    let (status, body) = post_query(&hub, wide_circle).await;
+    let (status, body) = post_query(&hub, hostile::WIDE_CIRCULAR_FRAGMENTS).await;
     assert_refused(status, &body);
     still_answers(&hub).await;
 }
@@ -108,17 +79,11 @@ async fn fragment_bombs_and_circular_fragments_are_refused() {
 #[tokio::test]
 async fn alias_bombs_exceed_the_complexity_budget() {
     let hub = TestHub::spawn().await;
-    // 20,000 aliases of a list field, about 600 KB: refused for size…
-    let aliases: String = (0..20_000)
-        .map(|i| format!("a{i}: regions {{ code }} "))
-        .collect();
-    let (status, body) = post_query(&hub, &format!("{{ {aliases} }}")).await;
+    // 20,000 aliases of a list field, about 450 KB: refused for size…
+    let (status, body) = post_query(&hub, &hostile::alias_bomb(20_000, "{ code }")).await;
     assert_eq!(status, 413, "{body}");
     // …and 8,000 of three fields each (within the body limit) for cost.
-    let aliases: String = (0..8_000)
-        .map(|i| format!("a{i}:regions{{code name}} "))
-        .collect();
-    let (status, body) = post_query(&hub, &format!("{{ {aliases} }}")).await;
+    let (status, body) = post_query(&hub, &hostile::alias_bomb(8_000, "{code name}")).await;
     assert_refused(status, &body);
     still_answers(&hub).await;
 }
@@ -126,15 +91,7 @@ async fn alias_bombs_exceed_the_complexity_budget() {
 #[tokio::test]
 async fn batches_of_thousands_are_refused_before_anything_runs() {
     let hub = TestHub::spawn().await;
-    let batch: Vec<Value> = (0..5_000)
-        .map(|_| json!({ "query": "{__typename}" }))
-        .collect();
-    let (status, body) = post_raw(
-        &hub,
-        "application/json",
-        serde_json::to_vec(&batch).expect("json"),
-    )
-    .await;
+    let (status, body) = post_raw(&hub, "application/json", hostile::batch(5_000)).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
     assert!(hub.statements().await < 50, "nothing ran");
@@ -144,21 +101,17 @@ async fn batches_of_thousands_are_refused_before_anything_runs() {
 #[tokio::test]
 async fn oversized_and_deeply_nested_variables_are_refused() {
     let hub = TestHub::spawn().await;
-    let big = json!({
-        "query": "query($f: [String!]) { indicators(codes: $f) { code } }",
-        "variables": { "f": vec!["attendance_rate"; 40_000] }
-    });
-    let (status, body) =
-        post_raw(&hub, "application/json", serde_json::to_vec(&big).unwrap()).await;
+    let (status, body) = post_raw(
+        &hub,
+        "application/json",
+        hostile::oversized_variables(40_000),
+    )
+    .await;
     assert_eq!(status, 413, "{body}");
 
-    // JSON nested 10,000 deep, hand-written (serde_json itself refuses to build it).
-    let nested = format!(
-        r#"{{"query":"{{ regions {{ code }} }}","variables":{{"v":{}1{}}}}}"#,
-        "[".repeat(10_000),
-        "]".repeat(10_000)
-    );
-    let (status, body) = post_raw(&hub, "application/json", nested.into_bytes()).await;
+    // JSON nested 10,000 deep.
+    let (status, body) =
+        post_raw(&hub, "application/json", hostile::nested_variables(10_000)).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
     still_answers(&hub).await;
@@ -167,11 +120,8 @@ async fn oversized_and_deeply_nested_variables_are_refused() {
 #[tokio::test]
 async fn invalid_utf8_and_other_bodies_get_clear_errors() {
     let hub = TestHub::spawn().await;
-    let mut invalid = br#"{"query":"{ regions { code } }"#.to_vec();
-    invalid.extend_from_slice(&[0xff, 0xfe, 0xc3, 0x28]);
-    invalid.extend_from_slice(br#""}"#);
     for (content_type, body) in [
-        ("application/json", invalid),
+        ("application/json", hostile::invalid_utf8()),
         ("application/json", Vec::new()),
         ("application/json", b"null".to_vec()),
         ("application/json", b"[]".to_vec()),
@@ -206,29 +156,9 @@ async fn a_body_announced_too_large_is_refused_unread() {
     let hub = TestHub::spawn().await;
     let address = hub.address.trim_start_matches("http://").to_owned();
     // Announce a gigabyte, send a few bytes: the answer must come without the rest.
-    let reply = tokio::task::spawn_blocking(move || {
-        let mut stream = TcpStream::connect(address).expect("connect");
-        stream
-            .set_read_timeout(Some(std::time::Duration::from_secs(20)))
-            .expect("timeout");
-        write!(
-            stream,
-            "POST /graphql HTTP/1.1\r\nhost: hub\r\ncontent-type: application/json\r\n\
-             content-length: 1000000000\r\nconnection: close\r\n\r\n{{\"query\":"
-        )
-        .expect("send");
-        let mut reply = Vec::new();
-        let mut chunk = [0u8; 4096];
-        while let Ok(n) = stream.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            reply.extend_from_slice(&chunk[..n]);
-        }
-        String::from_utf8_lossy(&reply).into_owned()
-    })
-    .await
-    .expect("client thread");
+    let reply = tokio::task::spawn_blocking(move || hostile::announce_huge_body(&address))
+        .await
+        .expect("client thread");
     assert!(reply.starts_with("HTTP/1.1 413"), "reply: {reply:?}");
     assert!(reply.contains("BAD_USER_INPUT"), "{reply}");
     still_answers(&hub).await;
@@ -237,8 +167,7 @@ async fn a_body_announced_too_large_is_refused_unread() {
 #[tokio::test]
 async fn huge_documents_are_refused_at_the_body_limit() {
     let hub = TestHub::spawn().await;
-    let document = format!("{{ regions {{ code }} }} {}", "# padding\n".repeat(100_000));
-    let (status, body) = post_query(&hub, &document).await;
+    let (status, body) = post_query(&hub, &hostile::padded_document(100_000)).await;
     assert_eq!(status, 413, "{body}");
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
     still_answers(&hub).await;

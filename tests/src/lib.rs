@@ -8,12 +8,15 @@
 //!
 //! Every hub's log lines are captured (see [`logs`]) and checked against the tokens the
 //! helpers sign; set `TEST_LOG=1` to see them as well. [`cluster`] gives a test a
-//! PostgreSQL server of its own, for stopping and starting under a hub.
+//! PostgreSQL server of its own, for stopping and starting under a hub; [`process`]
+//! runs the hub as a separate process on a test hub's database; [`hostile`] builds the
+//! hostile requests that several tests and a bench send.
 
 pub mod cluster;
+pub mod hostile;
 pub mod logs;
-
 pub mod node;
+pub mod process;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
