@@ -321,8 +321,8 @@ async fn authorise(
 /// of one operation or a batch of at most `MAX_BATCH_SIZE`, each document of a shape
 /// the engine may be asked to walk. The error says what is wrong, for a
 /// `BAD_USER_INPUT` response. This is the path the fuzz test below drives.
-fn parse_body(body: &[u8], limits: &Limits, introspection: bool) -> Result<BatchRequest, String> {
-    let mut batch: BatchRequest = serde_json::from_slice(body)
+fn parse_body(body: &[u8], limits: &Limits) -> Result<BatchRequest, String> {
+    let batch: BatchRequest = serde_json::from_slice(body)
         .map_err(|err| format!("request body is not a GraphQL request: {err}"))?;
     if let BatchRequest::Batch(requests) = &batch {
         if requests.is_empty() {
@@ -335,19 +335,23 @@ fn parse_body(body: &[u8], limits: &Limits, introspection: bool) -> Result<Batch
             ));
         }
     }
-    for request in batch.iter_mut() {
-        check_shape(request, limits, introspection)?;
+    for request in batch.iter() {
+        guard::check_nesting(&request.query)?;
     }
     Ok(batch)
 }
 
-/// Refuses documents the engine should never be asked to walk (see `graphql::guard`).
-fn check_shape(
+/// Refuses documents the engine should never be asked to walk (see `graphql::guard`)
+/// and introspection when it is off. These checks need the parsed document, so they
+/// run only when the engine is about to execute it — after the cache was consulted: a
+/// cached answer came from a document that passed them (the introspection setting is
+/// part of every cache key), and parsing a dashboard's document cost a hit more than
+/// the rest of its work. The cheap nesting check (no parse) runs before the lookup.
+fn check_document(
     request: &mut async_graphql::Request,
     limits: &Limits,
     introspection: bool,
 ) -> Result<(), String> {
-    guard::check_nesting(&request.query)?;
     // A syntax error is left for the engine to report, with its position.
     if let Ok(document) = request.parsed_query() {
         guard::check_expansion(document, limits.max_complexity)?;
@@ -422,7 +426,7 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
             );
         }
     };
-    let batch = match parse_body(&body, &state.limits, state.introspection) {
+    let batch = match parse_body(&body, &state.limits) {
         Ok(batch) => batch,
         Err(message) => return bad_request(&message),
     };
@@ -467,7 +471,7 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, uri: Uri
         Ok(identity) => identity,
         Err(err) => return unauthenticated(&err),
     };
-    let mut request = match async_graphql::http::parse_query_string(query) {
+    let request = match async_graphql::http::parse_query_string(query) {
         Ok(request) => request,
         Err(err) => {
             return error_response(
@@ -477,7 +481,7 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, uri: Uri
             );
         }
     };
-    if let Err(message) = check_shape(&mut request, &state.limits, state.introspection) {
+    if let Err(message) = guard::check_nesting(&request.query) {
         return bad_request(&message);
     }
     if let Err(response) = rate_limit(&state, identity.as_ref(), 1).await {
@@ -541,6 +545,9 @@ async fn single(
             &transport,
         );
     }
+    if let Err(message) = check_document(&mut request, &state.limits, state.introspection) {
+        return bad_request(&message);
+    }
     if !state.health.is_up() {
         return unavailable();
     }
@@ -588,8 +595,13 @@ async fn single(
 async fn execute_batch(
     state: &AppState,
     access: Access,
-    requests: Vec<async_graphql::Request>,
+    mut requests: Vec<async_graphql::Request>,
 ) -> Response {
+    for request in &mut requests {
+        if let Err(message) = check_document(request, &state.limits, state.introspection) {
+            return bad_request(&message);
+        }
+    }
     if !state.health.is_up() {
         return unavailable();
     }
@@ -996,7 +1008,11 @@ mod fuzz {
         let limits = Limits::default();
         runner(512)
             .run(&prop::collection::vec(any::<u8>(), 0..512), |bytes| {
-                let _ = parse_body(&bytes, &limits, false);
+                if let Ok(mut batch) = parse_body(&bytes, &limits) {
+                    for request in batch.iter_mut() {
+                        let _ = check_document(request, &limits, false);
+                    }
+                }
                 Ok(())
             })
             .expect("no panic");
@@ -1020,9 +1036,15 @@ mod fuzz {
         let (reached, executed) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
         runner(256)
             .run(&bodies, |body| {
-                let Ok(batch) = parse_body(body.as_bytes(), &limits, false) else {
+                let Ok(mut batch) = parse_body(body.as_bytes(), &limits) else {
                     return Ok(());
                 };
+                if batch
+                    .iter_mut()
+                    .any(|request| check_document(request, &limits, false).is_err())
+                {
+                    return Ok(());
+                }
                 reached.set(reached.get() + 1);
                 // No request context is attached: resolvers that run fail with a coded
                 // INTERNAL error, which is all this test needs of them.

@@ -71,11 +71,16 @@ impl Application {
                 })?;
         let cache = ResponseCache::new(
             &config.cache,
+            // Everything an answer depends on besides the request and the caller's
+            // scope. Introspection too: whether a document may run at all is checked
+            // only on a miss (see `http`), so hubs sharing one Redis with different
+            // settings must not share answers.
             format!(
-                "{}|{:?}|{:?}",
+                "{}|{:?}|{:?}|introspection={}",
                 env!("CARGO_PKG_VERSION"),
                 config.disclosure,
-                config.inspection
+                config.inspection,
+                config.introspection
             ),
             metrics.clone(),
         )
