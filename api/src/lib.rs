@@ -30,7 +30,7 @@ pub mod telemetry;
 /// mimalloc instead of the system allocator. A GraphQL answer is thousands of small
 /// short-lived values (rows, strings, response maps) made and dropped on several
 /// threads at once; glibc's malloc spent about a quarter of the CPU time of an LA
-/// dashboard request on them (`perf`, see README "Performance"). Declared in the
+/// dashboard request on them (`perf`; see README "Benchmarks"). Declared in the
 /// library so the server, the CLI, the tests and the benchmarks all run with it.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
