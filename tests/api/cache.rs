@@ -211,6 +211,40 @@ async fn a_write_through_one_instance_is_seen_through_another() {
     assert_eq!(after["data"]["sharingAgreements"]["totalCount"], 1);
 }
 
+/// Whether a document may run at all (introspection, fragment expansion) is checked on
+/// a miss only, so a cache shared through Redis must never carry an answer from a hub
+/// that allows introspection to one that does not.
+#[tokio::test]
+async fn introspection_cached_where_it_is_on_is_refused_where_it_is_off() {
+    let Some(redis) = redis_url("introspection_cached_where_it_is_on_is_refused_where_it_is_off")
+    else {
+        return;
+    };
+    let prefix = format!("hub-introspection-{}", std::process::id());
+    let shared = [
+        ("REDIS_URL", redis.as_str()),
+        ("CACHE_REDIS_PREFIX", prefix.as_str()),
+    ];
+    let open =
+        TestHub::spawn_with(&[shared[0], shared[1], ("GRAPHQL_INTROSPECTION", "true")]).await;
+    let closed = open
+        .spawn_sibling(&[shared[0], shared[1], ("GRAPHQL_INTROSPECTION", "false")])
+        .await;
+    open.wait_for_redis().await;
+    closed.wait_for_redis().await;
+    let introspect = json!({ "query": "{ __schema { queryType { name } } }" });
+
+    let (_, answered) = send(&open, None, &introspect).await;
+    assert_eq!(answered["data"]["__schema"]["queryType"]["name"], "Query");
+    assert_eq!(send(&open, None, &introspect).await.0, "hit");
+
+    let response = closed.post_graphql(None, &introspect).await;
+    assert_eq!(response.status(), 400);
+    let refused: Value = response.json().await.expect("JSON body");
+    assert_eq!(error_code(&refused), "BAD_USER_INPUT", "{refused}");
+    assert!(refused["data"].is_null(), "{refused}");
+}
+
 #[tokio::test]
 async fn a_dead_redis_port_costs_nothing_but_the_cache() {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
