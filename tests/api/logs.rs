@@ -5,25 +5,15 @@
 //! lines of requests that carry tokens in every way a client can send one, and failures
 //! that log warnings.
 
-use hub_tests::{TestHub, logs};
+use hub_tests::{TestHub, logs, request_id};
 use serde_json::{Value, json};
-
-/// Sends a request and returns the `x-request-id` the hub answered with.
-async fn request_id(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("every response carries x-request-id")
-        .to_owned()
-}
 
 #[tokio::test]
 async fn every_response_has_a_request_id_and_every_line_of_the_request_carries_it() {
     let hub = TestHub::spawn().await;
     let first = hub.get("/healthz").await;
     let second = hub.get("/healthz").await;
-    let (a, b) = (request_id(&first).await, request_id(&second).await);
+    let (a, b) = (request_id(&first), request_id(&second));
     assert_ne!(a, b, "fresh ids are unique");
     assert!(
         a.len() >= 16 && a.bytes().all(|c| c.is_ascii_hexdigit()),
@@ -40,7 +30,7 @@ async fn every_response_has_a_request_id_and_every_line_of_the_request_carries_i
         .send()
         .await
         .unwrap();
-    assert_eq!(request_id(&response).await, mine);
+    assert_eq!(request_id(&response), mine);
     let line: Value = logs::lines_for_request(mine)
         .iter()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -61,7 +51,7 @@ async fn every_response_has_a_request_id_and_every_line_of_the_request_carries_i
         .send()
         .await
         .unwrap();
-    let replaced = request_id(&response).await;
+    let replaced = request_id(&response);
     assert!(
         replaced.bytes().all(|c| c.is_ascii_hexdigit()),
         "{replaced}"
@@ -83,7 +73,7 @@ async fn no_log_line_holds_a_token_however_it_was_sent() {
         let response = hub
             .post_graphql(Some(token), &json!({ "query": "{ me { roles } }" }))
             .await;
-        ids.push(request_id(&response).await);
+        ids.push(request_id(&response));
         // In the query string and in variables, where a careless client puts them.
         let response = hub
             .client
@@ -97,7 +87,7 @@ async fn no_log_line_holds_a_token_however_it_was_sent() {
             .send()
             .await
             .unwrap();
-        ids.push(request_id(&response).await);
+        ids.push(request_id(&response));
         let response = hub
             .client
             .get(format!("{}/no-such-route?token={token}", hub.address))
@@ -105,7 +95,7 @@ async fn no_log_line_holds_a_token_however_it_was_sent() {
             .send()
             .await
             .unwrap();
-        ids.push(request_id(&response).await);
+        ids.push(request_id(&response));
     }
     // A malformed header is refused without being echoed.
     let response = hub
@@ -116,7 +106,7 @@ async fn no_log_line_holds_a_token_however_it_was_sent() {
         .send()
         .await
         .unwrap();
-    ids.push(request_id(&response).await);
+    ids.push(request_id(&response));
     assert_eq!(response.status(), 401);
 
     let lines = logs::lines_since(mark);

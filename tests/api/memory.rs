@@ -10,7 +10,7 @@
 //! (`cargo bench -p hub-tests --bench hostile_memory`).
 
 use hub_tests::TestHub;
-use hub_tests::hostile::{self, Case};
+use hub_tests::hostile;
 use hub_tests::process::HubProcess;
 use serde_json::Value;
 
@@ -28,25 +28,6 @@ const MAX_GROWTH_KIB: u64 = 64 * 1024;
 /// serves in well under half of it.
 const MAX_PEAK_KIB: u64 = 512 * 1024;
 
-/// Sends one case over a connection of its own (see
-/// `hostile::post_over_own_connection`) and checks the reply.
-async fn send(address: &str, case: &Case) {
-    let (address, content_type, body) = (address.to_owned(), case.content_type, case.body.clone());
-    let (status, body) = tokio::task::spawn_blocking(move || {
-        hostile::post_over_own_connection(&address, content_type, &body)
-    })
-    .await
-    .expect("client thread");
-    assert_eq!(status, case.status, "{}: {body}", case.name);
-    assert_eq!(
-        hub_tests::error_code(&body),
-        "BAD_USER_INPUT",
-        "{}: {body}",
-        case.name
-    );
-    assert!(body["data"].is_null(), "{}: {body}", case.name);
-}
-
 #[tokio::test]
 async fn memory_stays_bounded_under_rounds_of_hostile_input() {
     let hub = TestHub::spawn().await;
@@ -58,7 +39,7 @@ async fn memory_stays_bounded_under_rounds_of_hostile_input() {
     let mut warmed = None;
     for round in 1..=ROUNDS {
         for case in &cases {
-            send(&address, case).await;
+            hostile::send_checked(&address, case).await;
         }
         let address = address.clone();
         let reply = tokio::task::spawn_blocking(move || hostile::announce_huge_body(&address))

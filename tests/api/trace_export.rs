@@ -16,8 +16,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
-use hub_tests::TestHub;
 use hub_tests::process::HubProcess;
+use hub_tests::{TestHub, request_id};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use prost::Message;
@@ -166,16 +166,6 @@ fn text(value: Option<&AnyValue>) -> String {
         Some(other) => format!("{other:?}"),
         None => String::new(),
     }
-}
-
-/// The `x-request-id` the hub answered with.
-fn request_id(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("every response carries x-request-id")
-        .to_owned()
 }
 
 /// Starts a hub process exporting to `collector`, with the SDK's batch delay set to

@@ -38,28 +38,6 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-/// Sends one case over a connection of its own (see
-/// `hostile::post_over_own_connection`) and checks the reply as the test does.
-async fn send(address: &str, case: &Case) {
-    let (address, content_type, body) = (
-        address.trim_start_matches("http://").to_owned(),
-        case.content_type,
-        case.body.clone(),
-    );
-    let (status, body) = tokio::task::spawn_blocking(move || {
-        hostile::post_over_own_connection(&address, content_type, &body)
-    })
-    .await
-    .expect("client thread");
-    assert_eq!(status, case.status, "{}: {body}", case.name);
-    assert_eq!(
-        hub_tests::error_code(&body),
-        "BAD_USER_INPUT",
-        "{}",
-        case.name
-    );
-}
-
 async fn announce_huge_body(process: &HubProcess) {
     let address = process.address.trim_start_matches("http://").to_owned();
     let reply = tokio::task::spawn_blocking(move || hostile::announce_huge_body(&address))
@@ -111,7 +89,7 @@ async fn main() {
         process.reset_peak();
         let before = process.memory();
         for _ in 0..repeat {
-            send(&process.address, case).await;
+            hostile::send_checked(&process.address, case).await;
         }
         print_row(case.name, case.body.len(), before, process.memory());
     }
@@ -131,7 +109,7 @@ async fn main() {
     let mut warmed = None;
     for round in 1..=rounds {
         for case in &cases {
-            send(&process.address, case).await;
+            hostile::send_checked(&process.address, case).await;
         }
         announce_huge_body(&process).await;
         if round == 2 {
@@ -164,7 +142,7 @@ async fn main() {
     let mut tasks = JoinSet::new();
     for i in 0..total {
         let (address, cases) = (process.address.clone(), cases.clone());
-        tasks.spawn(async move { send(&address, &cases[i % cases.len()]).await });
+        tasks.spawn(async move { hostile::send_checked(&address, &cases[i % cases.len()]).await });
     }
     while let Some(done) = tasks.join_next().await {
         done.expect("request task");

@@ -181,6 +181,30 @@ pub fn post_over_own_connection(address: &str, content_type: &str, body: &[u8]) 
     (status, json)
 }
 
+/// Sends one case over a connection of its own (see [`post_over_own_connection`]) and
+/// checks the reply: the case's status, `BAD_USER_INPUT`, no data. `address` is
+/// `host:port`, with or without `http://`.
+pub async fn send_checked(address: &str, case: &Case) {
+    let (address, content_type, body) = (
+        address.trim_start_matches("http://").to_owned(),
+        case.content_type,
+        case.body.clone(),
+    );
+    let (status, body) = tokio::task::spawn_blocking(move || {
+        post_over_own_connection(&address, content_type, &body)
+    })
+    .await
+    .expect("client thread");
+    assert_eq!(status, case.status, "{}: {body}", case.name);
+    assert_eq!(
+        crate::error_code(&body),
+        "BAD_USER_INPUT",
+        "{}: {body}",
+        case.name
+    );
+    assert!(body["data"].is_null(), "{}: {body}", case.name);
+}
+
 /// One hostile request and the status the hub answers it with (always with
 /// `extensions.code: BAD_USER_INPUT` and no data).
 pub struct Case {

@@ -29,6 +29,16 @@ use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use tokio::sync::{OnceCell, oneshot};
 
+/// The `x-request-id` the hub answered with.
+pub fn request_id(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("every response carries x-request-id")
+        .to_owned()
+}
+
 /// The HS256 secret every test hub verifies with.
 pub const JWT_SECRET: &str = "test-jwt-secret-that-is-at-least-32-bytes-long";
 const PUPIL_KEY_SECRET: &str = "test-pupil-key-secret";
