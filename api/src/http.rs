@@ -317,10 +317,11 @@ async fn authorise(
     Ok((access, snapshot))
 }
 
-/// The body of a `POST /graphql`, as far as it can be judged without the caller: JSON
-/// of one operation or a batch of at most `MAX_BATCH_SIZE`, each document of a shape
-/// the engine may be asked to walk. The error says what is wrong, for a
-/// `BAD_USER_INPUT` response. This is the path the fuzz test below drives.
+/// The body of a `POST /graphql`, as far as it can be judged without the caller and
+/// without parsing GraphQL: JSON of one operation or a batch of at most
+/// `MAX_BATCH_SIZE`, no document nested deeper than the parser may go (the rest of a
+/// document's shape is judged by [`check_document`] on a cache miss). The error says
+/// what is wrong, for a `BAD_USER_INPUT` response. The fuzz tests below drive both.
 fn parse_body(body: &[u8], limits: &Limits) -> Result<BatchRequest, String> {
     let batch: BatchRequest = serde_json::from_slice(body)
         .map_err(|err| format!("request body is not a GraphQL request: {err}"))?;
