@@ -25,9 +25,10 @@ struct Upsert {
     columns: &'static [&'static str],
     /// The unique key the conflict is detected on.
     key: &'static [&'static str],
-    /// Columns whose difference means the row changed (bookkeeping columns such as
-    /// `updated_at` are left out, so a resent row is recognised as unchanged).
-    compared: &'static [&'static str],
+    /// Bookkeeping columns (who wrote it, when, its feed position): written with every
+    /// change but not compared, so a resent row is recognised as unchanged. Every
+    /// other column outside the key is compared (see [`Upsert::compared`]).
+    bookkeeping: &'static [&'static str],
 }
 
 impl Upsert {
@@ -99,7 +100,17 @@ impl Upsert {
         )
     }
 
+    /// Columns whose difference means the row changed.
+    fn compared(&self) -> Vec<&'static str> {
+        self.columns
+            .iter()
+            .copied()
+            .filter(|c| !self.key.contains(c) && !self.bookkeeping.contains(c))
+            .collect()
+    }
+
     fn on_conflict(&self, backend: DbBackend) -> String {
+        let compared = self.compared();
         let updates: Vec<String> = self
             .columns
             .iter()
@@ -109,19 +120,18 @@ impl Upsert {
         let changed = match backend {
             DbBackend::Postgres => format!(
                 "({}) IS DISTINCT FROM ({})",
-                self.compared
+                compared
                     .iter()
                     .map(|c| format!("{}.{c}", self.table))
                     .collect::<Vec<_>>()
                     .join(", "),
-                self.compared
+                compared
                     .iter()
                     .map(|c| format!("excluded.{c}"))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            _ => self
-                .compared
+            _ => compared
                 .iter()
                 .map(|c| format!("{t}.{c} IS NOT excluded.{c}", t = self.table))
                 .collect::<Vec<_>>()
@@ -160,12 +170,11 @@ const OBSERVATION: Upsert = Upsert {
         "area_code",
         "pupil_group",
     ],
-    compared: &[
-        "school_urn",
-        "school_count",
-        "numerator",
-        "denominator",
-        "value",
+    bookkeeping: &[
+        "source_organisation_id",
+        "sync_run_id",
+        "updated_at",
+        "change_seq",
     ],
 };
 
@@ -193,23 +202,7 @@ const PUPIL_RECORD: Upsert = Upsert {
         "updated_at",
     ],
     key: &["pupil_key", "period", "school_urn"],
-    compared: &[
-        "home_la_code",
-        "year_group",
-        "disadvantaged",
-        "sen_status",
-        "eal",
-        "in_care",
-        "sessions_possible",
-        "sessions_missed",
-        "suspensions",
-        "permanently_excluded",
-        "left_for_ehe",
-        "missing_education",
-        "ks2_rwm_expected",
-        "ks4_attainment8",
-        "ks4_progress8",
-    ],
+    bookkeeping: &["updated_at"],
 };
 
 /// A statement written once in PostgreSQL's `$n` spelling, given to SQLite as `?n`
