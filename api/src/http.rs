@@ -43,7 +43,7 @@ use tracing::Instrument;
 
 use crate::access::Access;
 use crate::auth::{AuthError, Identity, Verifier};
-use crate::cache::{Cached, Key, KeyParts, ResponseCache, Snapshot, Tier, document_hash};
+use crate::cache::{Cached, Key, KeyParts, Lookup, ResponseCache, Snapshot, Tier, document_hash};
 use crate::config::{Disclosure, InspectionCycle, Limits};
 use crate::db::{self, Health};
 use crate::error::{Error, ErrorCode};
@@ -294,6 +294,15 @@ async fn authorise(
     identity: Option<Identity>,
 ) -> Result<(Access, Snapshot), Response> {
     let snapshot = state.cache.snapshot().await;
+    authorise_under(state, identity, snapshot).await
+}
+
+/// [`authorise`] under a snapshot already taken.
+async fn authorise_under(
+    state: &AppState,
+    identity: Option<Identity>,
+    snapshot: Snapshot,
+) -> Result<(Access, Snapshot), Response> {
     if let Some(known) = &identity
         && let Some(access) = state.cache.remembered(known, &snapshot)
     {
@@ -315,6 +324,62 @@ async fn authorise(
             other => unauthenticated(&other),
         })?;
     Ok((access, snapshot))
+}
+
+/// One operation's caller, snapshot, cache key and cached answer.
+struct Found {
+    access: Access,
+    snapshot: Snapshot,
+    key: Option<Key>,
+    hit: Option<(Cached, Tier)>,
+}
+
+/// Authorises one operation and looks its answer up. When memory holds the caller's
+/// scope (or there is none to hold: anonymous callers), the key is worked out from it
+/// and looked up in the same Redis round trip that says whether memory could be
+/// trusted — a hit costs one round trip. Otherwise, or if memory could not be trusted,
+/// the scope is read as [`authorise`] reads it and the key is looked up after.
+async fn look_up(
+    state: &AppState,
+    identity: Option<Identity>,
+    request: &async_graphql::Request,
+) -> Result<Found, Response> {
+    if !state.cache.enabled() {
+        let (access, snapshot) = authorise(state, identity).await?;
+        return Ok(Found {
+            access,
+            snapshot,
+            key: None,
+            hit: None,
+        });
+    }
+    let mark = state.cache.mark();
+    let snapshot = match state.cache.recall(identity.as_ref()) {
+        Some(access) => {
+            let key = cache_key(state, &access, request);
+            match state.cache.lookup(&key, mark).await {
+                Lookup::Confirmed(snapshot, hit) => {
+                    return Ok(Found {
+                        access,
+                        snapshot,
+                        key: Some(key),
+                        hit,
+                    });
+                }
+                Lookup::Unconfirmed(snapshot) => snapshot,
+            }
+        }
+        None => state.cache.snapshot().await,
+    };
+    let (access, snapshot) = authorise_under(state, identity, snapshot).await?;
+    let key = cache_key(state, &access, request);
+    let hit = state.cache.get(&key, &snapshot).await;
+    Ok(Found {
+        access,
+        snapshot,
+        key: Some(key),
+        hit,
+    })
 }
 
 /// The body of a `POST /graphql`, as far as it can be judged without the caller and
@@ -434,15 +499,12 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
     if let Err(response) = rate_limit(&state, identity.as_ref(), batch.iter().count()).await {
         return response;
     }
-    let (access, snapshot) = match authorise(&state, identity).await {
-        Ok(authorised) => authorised,
-        Err(response) => return response,
-    };
     match batch {
-        BatchRequest::Single(request) => {
-            single(&state, access, snapshot, request, Transport::Post).await
-        }
-        BatchRequest::Batch(requests) => execute_batch(&state, access, requests).await,
+        BatchRequest::Single(request) => single(&state, identity, request, Transport::Post).await,
+        BatchRequest::Batch(requests) => match authorise(&state, identity).await {
+            Ok((access, _)) => execute_batch(&state, access, requests).await,
+            Err(response) => response,
+        },
     }
 }
 
@@ -488,22 +550,11 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, uri: Uri
     if let Err(response) = rate_limit(&state, identity.as_ref(), 1).await {
         return response;
     }
-    let (access, snapshot) = match authorise(&state, identity).await {
-        Ok(authorised) => authorised,
-        Err(response) => return response,
-    };
     let if_none_match = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    single(
-        &state,
-        access,
-        snapshot,
-        request,
-        Transport::Get { if_none_match },
-    )
-    .await
+    single(&state, identity, request, Transport::Get { if_none_match }).await
 }
 
 /// How a request arrived: HTTP caching (`ETag`, `304`) applies to GET only.
@@ -516,8 +567,7 @@ enum Transport {
 /// same scope, otherwise executed (and its answer stored if it may be).
 async fn single(
     state: &AppState,
-    access: Access,
-    snapshot: Snapshot,
+    identity: Option<Identity>,
     mut request: async_graphql::Request,
     transport: Transport,
 ) -> Response {
@@ -531,13 +581,16 @@ async fn single(
             "the request has no `query`",
         );
     }
-    let key = state
-        .cache
-        .enabled()
-        .then(|| cache_key(state, &access, &request));
-    if let Some(key) = &key
-        && let Some((cached, tier)) = state.cache.get(key, &snapshot).await
-    {
+    let Found {
+        access,
+        snapshot,
+        key,
+        hit,
+    } = match look_up(state, identity, &request).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    if let Some((cached, tier)) = hit {
         return respond(
             state,
             cached.body,

@@ -25,9 +25,9 @@
 //! by a pub/sub message the writer publishes in the same script that bumps the Redis
 //! versions. Pub/sub alone would leave a window (the message is in flight while the
 //! writer's client already reads through another instance), so each write also bumps a
-//! global generation that travels in its message: a request first reads that one
-//! counter (a tiny `GET`) and trusts memory only if this instance has applied every
-//! invalidation up to it. Otherwise — a message in flight, Redis unreachable, the
+//! global generation that travels in its message: a request reads that one counter
+//! (a tiny `GET`, pipelined with its Redis lookup) and trusts memory only if this
+//! instance has applied every invalidation up to it. Otherwise — a message in flight, Redis unreachable, the
 //! subscription not yet live — the request skips memory (the Redis tier, checked by
 //! versions, or the database answer instead). After a gap in the subscription the
 //! in-process tier is emptied before it is trusted again, and writes made while Redis
@@ -158,6 +158,26 @@ pub struct Snapshot {
     redis: Option<u64>,
 }
 
+/// The in-process generation when a request began reading memory, before Redis said
+/// whether memory may be trusted. Anything read from memory after the mark (an entry,
+/// a remembered scope) may be used if the [`Snapshot`] finished from it is trusted:
+/// then this instance had applied every invalidation up to the Redis generation, and
+/// none landed here while it read.
+#[derive(Clone, Copy, Debug)]
+pub struct Mark(u64);
+
+/// What [`ResponseCache::lookup`] found.
+#[derive(Debug)]
+pub enum Lookup {
+    /// Memory could be trusted: the remembered scope the key was worked out from
+    /// stands, and this is the cached answer, if any.
+    Confirmed(Snapshot, Option<(Cached, Tier)>),
+    /// Memory could not be trusted (an invalidation in flight, Redis away): the
+    /// caller's scope must be read afresh under this snapshot and the answer looked up
+    /// again with [`ResponseCache::get`]. Nothing was counted.
+    Unconfirmed(Snapshot),
+}
+
 struct LocalEntry {
     cached: Cached,
     /// Each tag with its in-process version when stored.
@@ -273,33 +293,58 @@ impl ResponseCache {
         &self.inner.sessions
     }
 
+    /// Marks the start of a request's reads from memory (no I/O); see [`Mark`].
+    pub fn mark(&self) -> Mark {
+        Mark(self.inner.generation.load(Ordering::Acquire))
+    }
+
     /// Starts a request: decides whether state kept in memory (entries, remembered
     /// scopes) may be used — always without Redis (one instance), with Redis only when
     /// this instance has applied every invalidation Redis knows of — and notes the
     /// generations for [`ResponseCache::put`]. Costs one small Redis read when Redis
-    /// is configured and up, nothing otherwise.
+    /// is configured and up, nothing otherwise. [`ResponseCache::lookup`] does the same
+    /// and the lookup in one round trip, when the key can be worked out beforehand.
     pub async fn snapshot(&self) -> Snapshot {
+        let mark = self.mark();
+        let generation = match &self.inner.redis {
+            Some(redis) if self.enabled() => redis.generation().await,
+            _ => None,
+        };
+        self.inner.finish(mark, generation)
+    }
+
+    /// Looks a key worked out from memory (a remembered scope, or none for an
+    /// anonymous caller) up, and takes the request's snapshot, in at most one Redis
+    /// round trip: the generation read is pipelined with the entry's check, or sent
+    /// alone when memory holds the answer. The answer stands only if the snapshot
+    /// says memory, read since `mark`, could be trusted.
+    pub async fn lookup(&self, key: &Key, mark: Mark) -> Lookup {
         let inner = &self.inner;
-        let local = inner.generation.load(Ordering::Acquire);
         if !self.enabled() {
-            return Snapshot {
-                memory_trusted: false,
-                local,
-                redis: None,
-            };
+            return Lookup::Unconfirmed(inner.finish(mark, None));
         }
-        let (memory_trusted, redis) = match &inner.redis {
-            None => (true, None),
-            Some(redis) => match redis.generation().await {
-                Some(generation) => (redis.caught_up(generation), Some(generation)),
-                None => (false, None),
+        let local = inner.local_get(key);
+        let (generation, entry) = match &inner.redis {
+            None => (None, None),
+            Some(redis) if local.is_some() => (redis.generation().await, None),
+            Some(redis) => match redis.generation_and_get(key).await {
+                Some((generation, entry)) => (Some(generation), entry),
+                None => (None, None),
             },
         };
-        Snapshot {
-            memory_trusted,
-            local,
-            redis,
+        let snapshot = inner.finish(mark, generation);
+        if !snapshot.memory_trusted {
+            return Lookup::Unconfirmed(snapshot);
         }
+        let found = match (local, entry) {
+            (Some(cached), _) => Some((cached, Tier::Local)),
+            (None, Some((cached, tags))) => {
+                inner.local_put(key, &cached, &tags, snapshot.local);
+                Some((cached, Tier::Redis))
+            }
+            (None, None) => None,
+        };
+        Lookup::Confirmed(snapshot, inner.counted(found))
     }
 
     /// Looks a key up: in memory first, then in Redis (copying a Redis hit into memory).
@@ -311,8 +356,7 @@ impl ResponseCache {
         if snapshot.memory_trusted
             && let Some(cached) = inner.local_get(key)
         {
-            inner.metrics.cache_hit(Tier::Local);
-            return Some((cached, Tier::Local));
+            return inner.counted(Some((cached, Tier::Local)));
         }
         if let Some(redis) = &inner.redis
             && snapshot.redis.is_some()
@@ -321,11 +365,9 @@ impl ResponseCache {
             if snapshot.memory_trusted {
                 inner.local_put(key, &cached, &tags, snapshot.local);
             }
-            inner.metrics.cache_hit(Tier::Redis);
-            return Some((cached, Tier::Redis));
+            return inner.counted(Some((cached, Tier::Redis)));
         }
-        inner.metrics.cache_miss();
-        None
+        inner.counted(None)
     }
 
     /// Stores an answer under its tags, unless an invalidation happened since
@@ -396,6 +438,34 @@ impl ResponseCache {
 }
 
 impl Inner {
+    /// The snapshot of a request that marked `mark` and then read the Redis
+    /// generation (`None` if there is no Redis or it could not be read).
+    fn finish(&self, mark: Mark, generation: Option<u64>) -> Snapshot {
+        let unchanged = || self.generation.load(Ordering::Acquire) == mark.0;
+        let (memory_trusted, redis) = match (&self.redis, generation) {
+            _ if self.ttl.is_zero() => (false, None),
+            (None, _) => (true, None),
+            (Some(redis), Some(generation)) => {
+                (redis.caught_up(generation) && unchanged(), Some(generation))
+            }
+            (Some(_), None) => (false, None),
+        };
+        Snapshot {
+            memory_trusted,
+            local: mark.0,
+            redis,
+        }
+    }
+
+    /// Counts a lookup's outcome, once per request.
+    fn counted(&self, found: Option<(Cached, Tier)>) -> Option<(Cached, Tier)> {
+        match &found {
+            Some((_, tier)) => self.metrics.cache_hit(*tier),
+            None => self.metrics.cache_miss(),
+        }
+        found
+    }
+
     fn local_get(&self, key: &Key) -> Option<Cached> {
         let local = self.local.as_ref()?;
         let entry = local.get(key)?;
@@ -539,6 +609,42 @@ mod tests {
             .put(&key("k"), &start, &tags(&["register"]), &answer("x"))
             .await;
         assert!(cache.get(&key("k"), &start).await.is_none());
+    }
+
+    /// A request reads memory (its remembered scope, an entry) before Redis tells it
+    /// the generation; memory stands only if this instance had applied every
+    /// invalidation up to that generation and none landed here meanwhile.
+    #[tokio::test]
+    async fn memory_read_before_the_generation_stands_only_if_nothing_moved_since() {
+        let config = CacheConfig {
+            // Nothing listens there: the tier's state is set by hand below.
+            redis_url: Some("redis://127.0.0.1:1".into()),
+            ..CacheConfig::default()
+        };
+        let cache = ResponseCache::new(&config, "test".into(), Metrics::new()).unwrap();
+        let inner = &cache.inner;
+        let tier = inner.redis.as_ref().expect("Redis configured");
+        tier.assume(false, 5);
+        let mark = cache.mark();
+        assert!(
+            !inner.finish(mark, Some(5)).memory_trusted,
+            "not subscribed"
+        );
+
+        tier.assume(true, 5);
+        assert!(inner.finish(mark, Some(5)).memory_trusted);
+        assert!(
+            !inner.finish(mark, Some(6)).memory_trusted,
+            "a message in flight"
+        );
+        assert!(!inner.finish(mark, None).memory_trusted, "Redis unreadable");
+
+        inner.invalidate_local(&tags(&["agreements"]));
+        assert!(
+            !inner.finish(mark, Some(5)).memory_trusted,
+            "invalidated since"
+        );
+        assert!(inner.finish(cache.mark(), Some(5)).memory_trusted);
     }
 
     #[test]

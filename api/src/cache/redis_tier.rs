@@ -144,6 +144,13 @@ impl RedisTier {
         self.subscribed() && self.applied.load(Ordering::Acquire) == generation
     }
 
+    /// Puts the tier in the state a live subscription would, for the module's tests.
+    #[cfg(test)]
+    pub(super) fn assume(&self, subscribed: bool, applied: u64) {
+        self.subscribed.store(subscribed, Ordering::Release);
+        self.applied.store(applied, Ordering::Release);
+    }
+
     fn connection(&self) -> Option<ConnectionManager> {
         if !self.subscribed() {
             return None;
@@ -187,19 +194,47 @@ impl RedisTier {
     /// An entry whose tags are all still current. The check and the body read are two
     /// commands in one round trip; a write landing between them leaves a body that was
     /// current when checked, as if the read had come just before the write.
+    pub(super) async fn get(&self, key: &Key) -> Option<(Cached, Vec<String>)> {
+        let mut conn = self.connection()?;
+        let mut pipeline = redis::pipe();
+        self.entry_commands(&mut pipeline, key);
+        let (checked, body) = self.run(pipeline.query_async(&mut conn), "get").await?;
+        self.entry(checked, body)
+    }
+
+    /// The current generation and [`RedisTier::get`]'s entry, in one round trip (the
+    /// generation is read first, as if by a separate call just before).
+    pub(super) async fn generation_and_get(
+        &self,
+        key: &Key,
+    ) -> Option<(u64, Option<(Cached, Vec<String>)>)> {
+        let mut conn = self.connection()?;
+        let mut pipeline = redis::pipe();
+        pipeline.get(&self.keys.generation);
+        self.entry_commands(&mut pipeline, key);
+        let (generation, checked, body): (Option<u64>, _, _) =
+            self.run(pipeline.query_async(&mut conn), "get").await?;
+        Some((generation.unwrap_or(0), self.entry(checked, body)))
+    }
+
+    /// The commands that read an entry: the version check, then the body.
+    fn entry_commands(&self, pipeline: &mut redis::Pipeline, key: &Key) {
+        let entry = format!("{}{}", self.keys.entry, key.0);
+        pipeline
+            .invoke_script(self.scripts.check.key(&entry).arg(&self.keys.version))
+            .hget(&entry, "body");
+    }
+
+    /// An entry from the replies to [`RedisTier::entry_commands`].
     ///
     /// Bodies are stored LZ4-compressed: JSON answers shrink several times over, which
     /// is less for Redis to copy and for this instance to read, at a decompression cost
     /// well below the transfer it saves.
-    pub(super) async fn get(&self, key: &Key) -> Option<(Cached, Vec<String>)> {
-        let mut conn = self.connection()?;
-        let entry = format!("{}{}", self.keys.entry, key.0);
-        let mut pipeline = redis::pipe();
-        pipeline
-            .invoke_script(self.scripts.check.key(&entry).arg(&self.keys.version))
-            .hget(&entry, "body");
-        let (checked, body): (Option<(String, String)>, Option<Vec<u8>>) =
-            self.run(pipeline.query_async(&mut conn), "get").await?;
+    fn entry(
+        &self,
+        checked: Option<(String, String)>,
+        body: Option<Vec<u8>>,
+    ) -> Option<(Cached, Vec<String>)> {
         let ((etag, tags), body) = (checked?, body?);
         let body = match lz4_flex::decompress_size_prepended(&body) {
             Ok(body) => body,

@@ -94,6 +94,17 @@ impl ResponseCache {
         if !snapshot.memory_trusted {
             return None;
         }
+        self.recall(Some(identity))
+    }
+
+    /// The caller's access as memory holds it, before anyone has said memory may be
+    /// trusted: anonymous without a token, else the remembered scope if there is one.
+    /// Call it after [`ResponseCache::mark`] and use what it gives only once
+    /// [`ResponseCache::lookup`] has confirmed memory.
+    pub fn recall(&self, identity: Option<&Identity>) -> Option<Access> {
+        let Some(identity) = identity else {
+            return Some(Access::anonymous());
+        };
         let remembered = self.inner.sessions.memo.get(&SessionKey::of(identity))?;
         let (organisation, scope) = &*remembered;
         let principal = identity.principal(organisation.clone());
