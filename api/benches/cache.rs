@@ -10,6 +10,11 @@
 //!
 //! printing requests per second, p50 and p99 for each.
 //!
+//! The hit scenarios are compared with (d), so they are measured in interleaved
+//! rounds — (d), (b), (b'), (c), then again — rather than one after another: a
+//! machine shared with other work drifts over a minute, and a ratio between figures
+//! taken minutes apart measured the drift as much as the hub.
+//!
 //! ```text
 //! BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test REDIS_URL=redis://127.0.0.1:6379 \
 //!   cargo bench -p baseline-hub --bench cache
@@ -18,9 +23,10 @@
 //! The load generator is deliberately minimal — pre-built request bytes written on 32
 //! keep-alive connections, responses read by `Content-Length` — so that it costs as
 //! little of the machine's two cores as possible, like `wrk`. It runs on its own
-//! runtime thread; the hub runs on the main multi-threaded runtime. `BENCH_SECONDS`
-//! sets each scenario's measuring time (default 5), `BENCH_CONNECTIONS` the
-//! concurrency (default 32).
+//! runtime thread; the hub runs on the main multi-threaded runtime. `BENCH_ROUNDS`
+//! sets the rounds (default 3), `BENCH_SECONDS` each scenario's measuring time per
+//! round (default 3, after a second of warm-up), `BENCH_CONNECTIONS` the concurrency
+//! (default 32).
 
 mod common;
 
@@ -34,6 +40,23 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// What one scenario's load gave: every successful request's latency, the errors, and
+/// the time measured.
+#[derive(Default)]
+struct Sample {
+    latencies: Vec<Duration>,
+    errors: usize,
+    seconds: f64,
+}
+
+impl Sample {
+    fn add(&mut self, mut other: Sample) {
+        self.latencies.append(&mut other.latencies);
+        self.errors += other.errors;
+        self.seconds += other.seconds;
+    }
+}
+
 struct Figures {
     requests_per_second: f64,
     p50: Duration,
@@ -41,9 +64,29 @@ struct Figures {
     errors: usize,
 }
 
+impl Figures {
+    fn of(mut sample: Sample) -> Figures {
+        sample.latencies.sort();
+        let latencies = &sample.latencies;
+        let pct = |p: f64| {
+            latencies
+                .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or_default()
+        };
+        Figures {
+            requests_per_second: latencies.len() as f64 / sample.seconds.max(f64::EPSILON),
+            p50: pct(0.50),
+            p99: pct(0.99),
+            errors: sample.errors,
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() {
-    let seconds: u64 = env("BENCH_SECONDS", "5").parse().unwrap_or(5);
+    let seconds: u64 = env("BENCH_SECONDS", "3").parse().unwrap_or(3);
+    let rounds: usize = env("BENCH_ROUNDS", "3").parse().unwrap_or(3).max(1);
     let connections: usize = env("BENCH_CONNECTIONS", "32").parse().unwrap_or(32);
     let redis = env("REDIS_URL", "redis://127.0.0.1:6379");
     let prefix = format!("bench-{}", std::process::id());
@@ -82,7 +125,8 @@ async fn main() {
     }
     let ceiling = bare_route(Bytes::from(answer.clone())).await;
     println!(
-        "LA dashboard (LA 852, LA_OFFICER): {} bytes per answer, {connections} connections, {seconds} s per scenario",
+        "LA dashboard (LA 852, LA_OFFICER): {} bytes per answer, {connections} connections, \
+         {rounds} rounds of {seconds} s per scenario",
         answer.len()
     );
 
@@ -93,23 +137,31 @@ async fn main() {
         })
         .await
     };
-    report("(a) miss path (execute and store)", &miss, None);
+    report(
+        "(a) miss path (execute and store)",
+        &Figures::of(miss),
+        None,
+    );
     let same = post(&token, &body(None));
-    let repeat = |bytes: &Vec<u8>| {
-        let bytes = bytes.clone();
-        move |_| bytes.clone()
-    };
-    let ceiling_figures = load(ceiling, connections, seconds, repeat(&same)).await;
     let cases = [
+        ("(d) bare axum route, same bytes", ceiling),
         ("(b) hit, in-process tier", local),
         ("(b') hit, in-process tier, Redis fence", fenced),
         ("(c) hit, Redis tier only", redis_only),
     ];
-    for (name, hub) in cases {
-        let figures = load(hub, connections, seconds, repeat(&same)).await;
+    let mut samples: Vec<Sample> = cases.iter().map(|_| Sample::default()).collect();
+    for _ in 0..rounds {
+        for ((_, hub), sample) in cases.iter().zip(&mut samples) {
+            let bytes = same.clone();
+            sample.add(load(*hub, connections, seconds, move |_| bytes.clone()).await);
+        }
+    }
+    let mut figures = samples.into_iter().map(Figures::of);
+    let ceiling_figures = figures.next().expect("(d) measured");
+    for ((name, _), figures) in cases.iter().skip(1).zip(figures) {
         report(name, &figures, Some(&ceiling_figures));
     }
-    report("(d) bare axum route, same bytes", &ceiling_figures, None);
+    report(cases[0].0, &ceiling_figures, None);
 }
 
 /// Starts a hub on the national dataset with extra settings.
@@ -206,7 +258,7 @@ async fn load(
     connections: usize,
     seconds: u64,
     request: impl Fn(u64) -> Vec<u8> + Send + Sync + 'static,
-) -> Figures {
+) -> Sample {
     let request = std::sync::Arc::new(request);
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
@@ -214,7 +266,7 @@ async fn load(
             .enable_all()
             .build()
             .expect("load generator runtime");
-        let figures = runtime.block_on(async move {
+        let sample = runtime.block_on(async move {
             let warm_up = Instant::now() + Duration::from_secs(1);
             let end = warm_up + Duration::from_secs(seconds);
             let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -251,31 +303,21 @@ async fn load(
                     (latencies, errors)
                 }));
             }
-            let mut latencies = Vec::new();
-            let mut errors = 0;
-            for task in tasks {
-                let (mut l, e) = task.await.expect("connection task");
-                latencies.append(&mut l);
-                errors += e;
-            }
-            latencies.sort();
-            let pct = |p: f64| {
-                latencies
-                    .get(
-                        ((latencies.len() as f64 * p) as usize)
-                            .min(latencies.len().saturating_sub(1)),
-                    )
-                    .copied()
-                    .unwrap_or_default()
+            let mut sample = Sample {
+                seconds: seconds as f64,
+                ..Sample::default()
             };
-            Figures {
-                requests_per_second: latencies.len() as f64 / seconds as f64,
-                p50: pct(0.50),
-                p99: pct(0.99),
-                errors,
+            for task in tasks {
+                let (latencies, errors) = task.await.expect("connection task");
+                sample.add(Sample {
+                    latencies,
+                    errors,
+                    seconds: 0.0,
+                });
             }
+            sample
         });
-        let _ = tx.send(figures);
+        let _ = tx.send(sample);
     });
     rx.await.expect("load generator finished")
 }

@@ -54,8 +54,9 @@ use crate::telemetry::Metrics;
 /// The request id header, read from callers and returned to them.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Everything a handler needs; cheap to clone (all fields are shared handles).
-#[derive(Clone)]
+/// Everything a handler needs. Handlers share one behind an `Arc` ([`Shared`]): axum
+/// clones the state for every middleware and handler a request passes, and one
+/// reference count is cheaper than one per field (the metrics alone hold two dozen).
 pub struct AppState {
     pub db: DatabaseConnection,
     pub schema: HubSchema,
@@ -72,7 +73,11 @@ pub struct AppState {
     pub introspection: bool,
 }
 
+/// The state as handlers receive it.
+type Shared = Arc<AppState>;
+
 pub fn router(state: AppState) -> Router {
+    let state: Shared = Arc::new(state);
     // The POST handler enforces the caller's own limit (`body_limit`); this is the
     // ceiling for any body axum itself reads.
     let body_limit = state
@@ -121,7 +126,7 @@ fn unavailable() -> Response {
 }
 
 /// Request id, span, one log line, and the HTTP metrics, for every request.
-async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn observe(State(state): State<Shared>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request_id(request.headers());
     let route = route_of(request.uri().path());
@@ -194,7 +199,7 @@ fn route_of(path: &str) -> &'static str {
 /// Bounds a GraphQL request by `REQUEST_TIMEOUT_MS`. The handler's future is dropped
 /// when it fires, which ends its database work: the statement in flight is abandoned
 /// (and stopped by the statement timeout if the server is still running it).
-async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn deadline(State(state): State<Shared>, request: Request, next: Next) -> Response {
     let timeout = state.limits.request_timeout;
     match tokio::time::timeout(timeout, next.run(request)).await {
         Ok(response) => response,
@@ -449,7 +454,7 @@ fn body_limit(limits: &Limits, identity: Option<&Identity>) -> usize {
     }
 }
 
-async fn graphql_post(State(state): State<AppState>, request: Request) -> Response {
+async fn graphql_post(State(state): State<Shared>, request: Request) -> Response {
     let headers = request.headers().clone();
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -508,7 +513,7 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
     }
 }
 
-async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+async fn graphql_get(State(state): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
     let query = uri.query().unwrap_or("");
     let wants_html = headers
         .get(header::ACCEPT)
@@ -846,7 +851,7 @@ fn context(state: &AppState, access: Access) -> RequestContext {
 
 /// Ready when the database answers now (a live check, not the last one remembered,
 /// so that a load balancer sees recovery as soon as it happens).
-async fn readyz(State(state): State<AppState>) -> Response {
+async fn readyz(State(state): State<Shared>) -> Response {
     let up = db::ping(&state.db).await;
     if up != state.health.is_up() {
         state.health.recheck();
@@ -866,7 +871,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+async fn metrics(State(state): State<Shared>) -> Response {
     db::observe_pool(&state.db, &state.metrics);
     (
         [(

@@ -270,6 +270,63 @@ async fn a_dead_redis_port_costs_nothing_but_the_cache() {
     panic!("no Redis error counted");
 }
 
+/// An entry in Redis that cannot be decoded — bit rot, another program writing under
+/// the prefix, a length claiming gigabytes — is a miss answered from the database and
+/// stored afresh, never an error; it is counted, and Redis stays in use.
+#[tokio::test]
+async fn a_garbled_redis_entry_is_a_miss() {
+    let Some(redis) = redis_url("a_garbled_redis_entry_is_a_miss") else {
+        return;
+    };
+    let prefix = format!("hub-garbled-{}", std::process::id());
+    let hub = TestHub::spawn_with(&[
+        ("REDIS_URL", redis.as_str()),
+        ("CACHE_REDIS_PREFIX", prefix.as_str()),
+        ("CACHE_MEMORY_MB", "0"),
+    ])
+    .await;
+    hub.wait_for_redis().await;
+    let token = hub.token_for("LOCAL_AUTHORITY:852", "LA_OFFICER");
+    let (_, expected) = send(&hub, Some(&token), &dashboard_body()).await;
+    assert_eq!(send(&hub, Some(&token), &dashboard_body()).await.0, "hit");
+
+    let client = redis::Client::open(redis.as_str()).expect("Redis URL");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to Redis");
+    let entries: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:entry:*"))
+        .query_async(&mut conn)
+        .await
+        .expect("list entries");
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let errors_before = hub.metric("hub_cache_redis_errors_total").await;
+    let garbage: [&[u8]; 4] = [
+        b"",
+        b"not lz4 at all",
+        b"\xff\xff\xff\x7fclaims two gigabytes",
+        b"\x64\0\0\0\xf0garbage",
+    ];
+    for body in garbage {
+        let _: () = redis::cmd("HSET")
+            .arg(&entries[0])
+            .arg("body")
+            .arg(body)
+            .query_async(&mut conn)
+            .await
+            .expect("garble the entry");
+        let (cache, answer) = send(&hub, Some(&token), &dashboard_body()).await;
+        assert_eq!((cache.as_str(), &answer), ("miss", &expected));
+        assert_eq!(send(&hub, Some(&token), &dashboard_body()).await.0, "hit");
+    }
+    assert_eq!(
+        hub.metric("hub_cache_redis_errors_total").await,
+        errors_before + 4.0
+    );
+    assert_eq!(hub.metric("hub_cache_redis_up").await, 1.0);
+}
+
 /// A private `redis-server` on a free port, stopped on drop.
 struct RedisServer {
     child: Child,

@@ -236,12 +236,15 @@ impl RedisTier {
         body: Option<Vec<u8>>,
     ) -> Option<(Cached, Vec<String>)> {
         let ((etag, tags), body) = (checked?, body?);
-        let body = match lz4_flex::decompress_size_prepended(&body) {
+        let body = match decode(&body) {
             Ok(body) => body,
-            Err(err) => {
+            Err(error) => {
                 // Not an outage: this one entry is unreadable, so it is a miss.
                 self.metrics.cache_redis_errors.inc();
-                tracing::warn!(error = %err, "unreadable answer in Redis; answering from the database");
+                tracing::warn!(
+                    error,
+                    "unreadable answer in Redis; answering from the database"
+                );
                 return None;
             }
         };
@@ -395,6 +398,28 @@ impl RedisTier {
     }
 }
 
+/// Decodes a stored body (LZ4, its length first). LZ4 cannot expand data more than
+/// 255-fold, so an entry announcing more is refused before anything is allocated for
+/// it, and one that decodes to another length than announced is refused too: a
+/// corrupt entry (or another program's, under the same prefix) is a miss, never a
+/// huge allocation or a truncated answer.
+fn decode(stored: &[u8]) -> Result<Vec<u8>, String> {
+    const MAX_RATIO: usize = 255;
+    let (size, compressed) =
+        lz4_flex::block::uncompressed_size(stored).map_err(|err| err.to_string())?;
+    if size > compressed.len().saturating_mul(MAX_RATIO) {
+        return Err(format!(
+            "announces {size} bytes from {} compressed",
+            compressed.len()
+        ));
+    }
+    let body = lz4_flex::block::decompress(compressed, size).map_err(|err| err.to_string())?;
+    if body.len() != size {
+        return Err(format!("decodes to {} bytes, not {size}", body.len()));
+    }
+    Ok(body)
+}
+
 /// Keeps Redis connected while the cache exists; see the module documentation.
 async fn supervise(cache: Weak<Inner>, reset: Arc<Notify>) {
     const FIRST_RETRY: Duration = Duration::from_millis(100);
@@ -483,5 +508,30 @@ async fn supervise(cache: Weak<Inner>, reset: Arc<Notify>) {
                 backoff = (backoff * 2).min(LAST_RETRY);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode;
+
+    #[test]
+    fn stored_bodies_decode_and_corrupt_ones_are_refused() {
+        let answer = br#"{"data":{"schools":[]}}"#.repeat(100);
+        let stored = lz4_flex::compress_prepend_size(&answer);
+        assert_eq!(decode(&stored).unwrap(), answer);
+
+        let mut claims_more = stored.clone();
+        claims_more[..4].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+        assert!(decode(&claims_more).unwrap_err().contains("announces"));
+
+        let mut claims_less = stored.clone();
+        claims_less[..4].copy_from_slice(&10u32.to_le_bytes());
+        assert!(decode(&claims_less).is_err());
+
+        let truncated = &stored[..stored.len() / 2];
+        assert!(decode(truncated).is_err());
+        assert!(decode(b"").is_err());
+        assert!(decode(b"\x20\0\0\0not lz4 at all").is_err());
     }
 }
