@@ -5,8 +5,9 @@
 //! A scope depends on the organisation row and the agreements in force today, so the
 //! key includes today's date and the memo is emptied whenever the `register` or
 //! `agreements` tags are invalidated (here or, through pub/sub, on another instance).
-//! Like the in-process tier, it is consulted only when the request's [`Snapshot`] says
-//! memory may be trusted.
+//! Like the in-process tier, what it holds is used only when the request's [`Snapshot`]
+//! says memory may be trusted (it may be read just before the snapshot is finished:
+//! see [`super::Mark`]).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
