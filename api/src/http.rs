@@ -54,7 +54,7 @@ use crate::telemetry::Metrics;
 /// The request id header, read from callers and returned to them.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Everything a handler needs. Handlers share one behind an `Arc` ([`Shared`]): axum
+/// Everything a handler needs. Handlers share one behind an `Arc` (`Shared`): axum
 /// clones the state for every middleware and handler a request passes, and one
 /// reference count is cheaper than one per field (the metrics alone hold two dozen).
 pub struct AppState {
