@@ -66,6 +66,10 @@ enum Command {
         /// Figures per transaction (and per checkpoint).
         #[arg(long, default_value_t = crate::sync::import::DEFAULT_BATCH)]
         batch: usize,
+        /// Milliseconds to wait after each committed batch, so that a large import
+        /// leaves the database room for the dashboards reading it meanwhile.
+        #[arg(long, default_value_t = 0)]
+        pause_ms: u64,
     },
     /// Mint a development token (only where a development signing secret is configured).
     Token {
@@ -120,12 +124,14 @@ pub async fn run(cli: Cli) -> ExitCode {
             restart,
             rejects,
             batch,
+            pause_ms,
         } => {
             let options = import::Options {
                 path: file,
                 strict,
                 restart,
                 batch: batch.clamp(1, crate::sync::rows::MAX_ROWS_PER_CALL),
+                pause: std::time::Duration::from_millis(pause_ms),
                 rejects,
             };
             import_command(config, &org, options).await

@@ -75,6 +75,9 @@ pub struct Options {
     /// Start from the top even if an earlier run of this file stopped half-way.
     pub restart: bool,
     pub batch: usize,
+    /// A wait after each committed batch but the last (`--pause-ms`): throttles an
+    /// import on a database that is serving dashboards at the same time.
+    pub pause: Duration,
     /// Where to write the report of rejected rows (CSV: line, field, reason).
     pub rejects: Option<PathBuf>,
 }
@@ -246,6 +249,9 @@ pub async fn run(
                 if !at_end || batch.is_empty() {
                     break;
                 }
+            }
+            if !at_end && !options.pause.is_zero() {
+                tokio::time::sleep(options.pause).await;
             }
         }
         if at_end {
