@@ -308,12 +308,9 @@ async fn load(
                 ..Sample::default()
             };
             for task in tasks {
-                let (latencies, errors) = task.await.expect("connection task");
-                sample.add(Sample {
-                    latencies,
-                    errors,
-                    seconds: 0.0,
-                });
+                let (mut latencies, errors) = task.await.expect("connection task");
+                sample.latencies.append(&mut latencies);
+                sample.errors += errors;
             }
             sample
         });
