@@ -572,6 +572,12 @@ impl Access {
         }
     }
 
+    /// Whether the caller holds SCHOOL scope over any school at all: such a caller
+    /// already knows part of some area figures, which disclosure control must count.
+    pub fn sees_any_school(&self) -> bool {
+        self.has_any(AccessLevel::School)
+    }
+
     /// SQL over `school`: the schools the caller holds `level` over.
     pub fn visible_schools(&self, level: AccessLevel) -> SimpleExpr {
         any_of(self.grants(level).filter_map(Grant::school_condition))

@@ -149,6 +149,21 @@ pub struct Disclosure {
     /// `DISCLOSURE_MIN_SCHOOLS`, default 3: a cell built from fewer schools is withheld
     /// from callers without SCHOOL scope over every one of them.
     pub min_schools: i64,
+    /// The secret behind cell-key perturbation of ad hoc tables (`disclosure`):
+    /// SHA-256 of `DISCLOSURE_KEY_SECRET`, or else of `PUPIL_KEY_SECRET` (both are hub
+    /// secrets no partner holds). Every instance of one hub must share it, or a cell
+    /// would get other noise from another instance and averaging would remove it.
+    pub key: [u8; 32],
+}
+
+impl Disclosure {
+    fn key_from(secret: &[u8]) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        hash.update(b"baseline-hub disclosure key\0");
+        hash.update(secret);
+        hash.finalize().into()
+    }
 }
 
 impl Default for Disclosure {
@@ -156,6 +171,7 @@ impl Default for Disclosure {
         Disclosure {
             min_count: 5.0,
             min_schools: 3,
+            key: [0; 32],
         }
     }
 }
@@ -329,10 +345,13 @@ impl Config {
             redis_prefix,
             redis_timeout: Duration::from_millis(number("CACHE_REDIS_TIMEOUT_MS", 250, 10) as u64),
         };
+        let disclosure_secret = get("DISCLOSURE_KEY_SECRET").or(get("PUPIL_KEY_SECRET"));
         let disclosure = Disclosure {
             min_count: number("DISCLOSURE_MIN_COUNT", 5, 1) as f64,
             min_schools: number("DISCLOSURE_MIN_SCHOOLS", 3, 1) as i64,
+            key: Disclosure::key_from(disclosure_secret.unwrap_or_default().as_bytes()),
         };
+        let disclosure_unkeyed = disclosure_secret.is_none() && !embedded;
         let cycle_months = number("INSPECTION_CYCLE_MONTHS", 48, 1);
         let window_months = number("INSPECTION_WINDOW_MONTHS", 12, 1);
         if cycle_months > MAX_CYCLE_MONTHS {
@@ -449,6 +468,13 @@ impl Config {
             }
         };
 
+        if disclosure_unkeyed {
+            problems.push(
+                "DISCLOSURE_KEY_SECRET (or PUPIL_KEY_SECRET) is required: it keys the \
+                 perturbation that protects ad hoc aggregates, and every instance must share it"
+                    .to_owned(),
+            );
+        }
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -491,7 +517,11 @@ impl Config {
             self.auth.jwt_secret = Some(dev_secret(&dir.join("dev-jwt-secret"))?);
         }
         if self.pupil_key_secret.is_none() {
-            self.pupil_key_secret = Some(dev_secret(&dir.join("dev-pupil-key-secret"))?);
+            let secret = dev_secret(&dir.join("dev-pupil-key-secret"))?;
+            if self.disclosure.key == Disclosure::key_from(b"") {
+                self.disclosure.key = Disclosure::key_from(&secret);
+            }
+            self.pupil_key_secret = Some(secret);
         }
         Ok(self)
     }

@@ -4,6 +4,7 @@
 mod access;
 mod auth;
 mod cache;
+mod differencing;
 mod disclosure;
 mod federation;
 mod figures;

@@ -2,13 +2,17 @@
 //! data the hub holds (school figures) and released under disclosure control.
 //!
 //! A figure over a group is the sum of its schools' numerators over the sum of their
-//! denominators, so it is exact rather than an average of rates. Before anything is
-//! returned the whole table the answer belongs to is protected (see `disclosure`):
-//! filters are treated as extra grouping dimensions and applied *after* protection,
-//! so a cell is withheld or shown the same way whatever filter it is asked through,
-//! and a complementary cell cannot be pried loose by asking for it alone.
-
-use std::collections::BTreeMap;
+//! denominators. Groupings here are ad hoc — by trust, phase, LA and their crossings,
+//! under any filter — so no fixed set of complementary cells could cover every table a
+//! caller can build. Cells are protected by cell-key perturbation instead (see
+//! `disclosure::perturbation`, the method of the ONS flexible table builder):
+//!
+//! - a cell of schools the caller sees entirely (SCHOOL scope over each) is exact;
+//! - a cell whose unseen part is small (a count under the threshold, fewer schools
+//!   than the school threshold) is withheld, `c`;
+//! - every other cell is shown with small noise that depends only on which schools it
+//!   holds, so the same cell is the same number whatever query reaches it, and adding
+//!   and subtracting cells yields noise, not the figure between them.
 
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use entities::{observation, school};
@@ -19,7 +23,8 @@ use super::loaders::OrganisationSet;
 use super::reference::{Indicator, Organisation};
 use super::{loaders, request_context};
 use crate::db;
-use crate::disclosure::{self, Cell};
+use crate::disclosure::perturbation::CellKeys;
+use crate::disclosure::{self, Counts};
 use crate::domain::{AccessLevel, GeographicLevel, OrganisationKind, Phase, PupilGroup, Unit};
 use crate::error::{Error, Result};
 
@@ -65,10 +70,13 @@ pub struct AggregateCell {
     pub numerator: Option<f64>,
     /// Null when withheld and for counts.
     pub denominator: Option<f64>,
-    /// Schools the figure is built from.
-    pub school_count: i64,
+    /// Schools the figure is built from; null when withheld.
+    pub school_count: Option<i64>,
+    /// Whether the figures carry cell-key noise (at most ±2 on each count); false when
+    /// the caller sees every school of the cell, which is then exact.
+    pub perturbed: bool,
     pub suppressed: bool,
-    /// `c` when withheld.
+    /// DfE symbol: `c` when withheld (confidential), otherwise null.
     pub suppression_reason: Option<String>,
 }
 
@@ -113,69 +121,51 @@ impl AggregateQuery {
         let request = Request::new(rc, periods, group_by, pupil_groups, filter).await?;
 
         let scope = access.visible_schools(AccessLevel::School);
-        let rows = fetch(rc, &indicator.code, &request, scope).await?;
-        let unit = Unit::parse(&indicator.unit).unwrap_or(Unit::Count);
-        let mut cells: Vec<Cell> = rows
-            .iter()
-            .map(|row| Cell {
-                unit,
-                numerator: row.numerator,
-                denominator: row.denominator,
-                value: None,
-                schools: Some(row.schools),
-                caller_sees_schools: row.visible == row.schools,
-                withheld: false,
-            })
-            .collect();
-        disclosure::protect(
-            &mut cells,
-            &breakdowns(&rows, &request.dims),
-            &rc.disclosure,
-        );
-
-        let selected: Vec<usize> = (0..rows.len())
-            .filter(|&i| request.selects(&rows[i]))
-            .collect();
-        if selected.len() > MAX_CELLS {
+        let keys = CellKeys::new(&rc.disclosure.key);
+        let rows = fetch(rc, &indicator.code, &request, scope, &keys).await?;
+        if rows.len() > MAX_CELLS {
             return Err(Error::bad_input(format!(
                 "the answer would hold {} cells, above {MAX_CELLS}; narrow it with filters",
-                selected.len()
+                rows.len()
             )));
         }
+        let unit = Unit::parse(&indicator.unit).unwrap_or(Unit::Count);
         let organisations = OrganisationSet::new(
-            selected
-                .iter()
-                .flat_map(|&i| [rows[i].la_id, rows[i].trust_id])
+            rows.iter()
+                .flat_map(|row| [row.la_id, row.trust_id])
                 .flatten(),
         );
-        let mut answer = Vec::with_capacity(selected.len());
-        for i in selected {
-            let local_authority = named(&organisations, rc, rows[i].la_id).await?;
-            let trust = named(&organisations, rc, rows[i].trust_id).await?;
-            answer.push({
-                let (row, cell) = (&rows[i], &cells[i]);
-                let value = match row.denominator {
-                    _ if unit == Unit::Count => row.numerator,
-                    Some(d) if d > 0.0 => row
-                        .numerator
-                        .map(|n| (n / d * indicator.multiplier * 10_000.0).round() / 10_000.0),
-                    _ => None,
-                };
-                let shown = |x: Option<f64>| if cell.withheld { None } else { x };
-                AggregateCell {
-                    period: row.period.clone(),
-                    pupil_group: PupilGroup::parse(&row.pupil_group).unwrap_or(PupilGroup::All),
-                    region_code: row.region_code.clone(),
-                    local_authority,
-                    trust,
-                    phase: row.phase.as_deref().and_then(Phase::parse),
-                    value: shown(value),
-                    numerator: shown(row.numerator),
-                    denominator: shown(row.denominator),
-                    school_count: row.schools,
-                    suppressed: cell.withheld,
-                    suppression_reason: cell.withheld.then(|| disclosure::CONFIDENTIAL.to_owned()),
-                }
+        let mut answer = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let local_authority = named(&organisations, rc, row.la_id).await?;
+            let trust = named(&organisations, rc, row.trust_id).await?;
+            let release = row.release(unit, &indicator.code, &keys, &rc.disclosure);
+            let (numerator, denominator) = match release {
+                Release::Exact => (row.numerator, row.denominator),
+                Release::Perturbed(n, d) => (n, d),
+                Release::Withheld => (None, None),
+            };
+            let value = match denominator {
+                _ if unit == Unit::Count => numerator,
+                Some(d) if d > 0.0 => numerator
+                    .map(|n| (n / d * indicator.multiplier * 10_000.0).round() / 10_000.0),
+                _ => None,
+            };
+            let withheld = release == Release::Withheld;
+            answer.push(AggregateCell {
+                period: row.period.clone(),
+                pupil_group: PupilGroup::parse(&row.pupil_group).unwrap_or(PupilGroup::All),
+                region_code: row.region_code.clone(),
+                local_authority,
+                trust,
+                phase: row.phase.as_deref().and_then(Phase::parse),
+                value,
+                numerator,
+                denominator: if unit == Unit::Count { None } else { denominator },
+                school_count: (!withheld).then_some(row.schools),
+                perturbed: matches!(release, Release::Perturbed(..)),
+                suppressed: withheld,
+                suppression_reason: withheld.then(|| disclosure::CONFIDENTIAL.to_owned()),
             });
         }
         Ok(Aggregate {
@@ -186,17 +176,25 @@ impl AggregateQuery {
     }
 }
 
+/// How one cell is released to the caller.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Release {
+    /// The caller sees every school of the cell: nothing to protect.
+    Exact,
+    /// Perturbed numerator and denominator.
+    Perturbed(Option<f64>, Option<f64>),
+    /// The part the caller cannot see is too small.
+    Withheld,
+}
+
 /// A validated request.
 struct Request {
     periods: Vec<String>,
     group_by: Vec<AggregateDimension>,
-    /// Dimensions of the table that is protected: the grouping, plus every filtered
-    /// dimension, plus the region whenever LAs are in it (LAs add up to regions).
+    /// The grouping's school dimensions (the grouping less `PUPIL_GROUP`).
     dims: Vec<AggregateDimension>,
     /// Groups returned.
     groups: Vec<PupilGroup>,
-    /// Groups computed: the returned ones and their partners in the disadvantaged split.
-    computed_groups: Vec<PupilGroup>,
     region: Option<String>,
     la: Option<i32>,
     trust: Option<i32>,
@@ -240,18 +238,7 @@ impl Request {
                 "name one pupil group, or group by PUPIL_GROUP to compare several",
             ));
         }
-        let mut computed_groups = groups.clone();
-        for group in &groups {
-            match group {
-                PupilGroup::Disadvantaged => computed_groups.push(PupilGroup::NotDisadvantaged),
-                PupilGroup::NotDisadvantaged => computed_groups.push(PupilGroup::Disadvantaged),
-                _ => {}
-            }
-        }
-        computed_groups.sort();
-        computed_groups.dedup();
-
-        let mut dims: Vec<AggregateDimension> = group_by
+        let dims: Vec<AggregateDimension> = group_by
             .iter()
             .copied()
             .filter(|d| *d != AggregateDimension::PupilGroup)
@@ -264,28 +251,11 @@ impl Request {
             Some(code) => Some(org_id(rc, OrganisationKind::Trust, code).await?),
             None => None,
         };
-        for (set, dim) in [
-            (filter.region_code.is_some(), AggregateDimension::Region),
-            (la.is_some(), AggregateDimension::LocalAuthority),
-            (trust.is_some(), AggregateDimension::Trust),
-            (filter.phase.is_some(), AggregateDimension::Phase),
-            (
-                dims.contains(&AggregateDimension::LocalAuthority) || la.is_some(),
-                AggregateDimension::Region,
-            ),
-        ] {
-            if set {
-                dims.push(dim);
-            }
-        }
-        dims.sort();
-        dims.dedup();
         Ok(Request {
             periods,
             group_by,
             dims,
             groups,
-            computed_groups,
             region: filter.region_code,
             la,
             trust,
@@ -296,22 +266,9 @@ impl Request {
     fn has(&self, dim: AggregateDimension) -> bool {
         self.dims.contains(&dim)
     }
-
-    /// Whether a protected cell is part of the answer.
-    fn selects(&self, row: &Row) -> bool {
-        self.region
-            .as_ref()
-            .is_none_or(|r| row.region_code.as_ref() == Some(r))
-            && self.la.is_none_or(|id| row.la_id == Some(id))
-            && self.trust.is_none_or(|id| row.trust_id == Some(id))
-            && self
-                .phase
-                .is_none_or(|p| row.phase.as_deref() == Some(p.as_str()))
-            && PupilGroup::parse(&row.pupil_group).is_some_and(|g| self.groups.contains(&g))
-    }
 }
 
-/// One cell of the protected table, as the database returns it.
+/// One cell of the answer, as the database returns it.
 #[derive(Debug, FromQueryResult)]
 struct Row {
     period: String,
@@ -323,29 +280,52 @@ struct Row {
     numerator: Option<f64>,
     denominator: Option<f64>,
     schools: i64,
-    /// Schools in the cell the caller holds SCHOOL scope over.
+    /// Schools in the cell the caller holds SCHOOL scope over, and their sums.
     visible: i64,
+    visible_numerator: Option<f64>,
+    visible_denominator: Option<f64>,
+    /// Sum of the cell's schools' record keys (`disclosure::perturbation`).
+    cell_key: i64,
 }
 
 impl Row {
-    fn coordinate(&self, dim: AggregateDimension) -> String {
-        match dim {
-            AggregateDimension::Region => format!("{:?}", self.region_code),
-            AggregateDimension::LocalAuthority => format!("{:?}", self.la_id),
-            AggregateDimension::Trust => format!("{:?}", self.trust_id),
-            AggregateDimension::Phase => format!("{:?}", self.phase),
-            AggregateDimension::PupilGroup => self.pupil_group.clone(),
+    /// Exact, perturbed or withheld, for this caller.
+    fn release(
+        &self,
+        unit: Unit,
+        indicator: &str,
+        keys: &CellKeys,
+        thresholds: &crate::config::Disclosure,
+    ) -> Release {
+        if self.visible == self.schools {
+            return Release::Exact;
         }
+        let whole = Counts {
+            numerator: self.numerator,
+            denominator: self.denominator,
+            schools: Some(self.schools),
+        };
+        let seen = Counts {
+            numerator: self.visible_numerator,
+            denominator: self.visible_denominator,
+            schools: Some(self.visible),
+        };
+        if disclosure::primary(unit, &whole.less(&seen), thresholds) {
+            return Release::Withheld;
+        }
+        let what = format!("{indicator}/{}/{}", self.period, self.pupil_group);
+        let (n, d) = keys.perturb(unit, self.cell_key, &what, self.numerator, self.denominator);
+        Release::Perturbed(n, d)
     }
 }
 
-/// One `GROUP BY` over the school figures of the indicator and periods, for the whole
-/// country: the table protection needs, whatever the filters.
+/// One `GROUP BY` over the school figures of the indicator and periods, filtered in SQL.
 async fn fetch(
     rc: &super::RequestContext,
     indicator: &str,
     request: &Request,
     scope: sea_orm::sea_query::SimpleExpr,
+    keys: &CellKeys,
 ) -> Result<Vec<Row>> {
     use observation::Column as O;
     use school::Column as S;
@@ -367,9 +347,21 @@ async fn fetch(
         .and_where(O::GeographicLevel.eq(GeographicLevel::School.as_str()))
         .and_where(O::IndicatorCode.eq(indicator))
         .and_where(O::Period.is_in(request.periods.iter().cloned()))
-        .and_where(O::PupilGroup.is_in(request.computed_groups.iter().map(|g| g.as_str())))
+        .and_where(O::PupilGroup.is_in(request.groups.iter().map(|g| g.as_str())))
         .group_by_col((observation::Entity, O::Period))
         .group_by_col((observation::Entity, O::PupilGroup));
+    if let Some(region) = &request.region {
+        query.and_where(Expr::col((school::Entity, S::RegionCode)).eq(region.as_str()));
+    }
+    if let Some(la) = request.la {
+        query.and_where(Expr::col((school::Entity, S::LaId)).eq(la));
+    }
+    if let Some(trust) = request.trust {
+        query.and_where(Expr::col((school::Entity, S::TrustId)).eq(trust));
+    }
+    if let Some(phase) = request.phase {
+        query.and_where(Expr::col((school::Entity, S::Phase)).eq(phase.as_str()));
+    }
     for (dim, column, alias, sql_type) in [
         (
             AggregateDimension::Region,
@@ -398,6 +390,12 @@ async fn fetch(
         }
     }
     let urn = || Expr::col((observation::Entity, O::SchoolUrn));
+    let seen = |column: O| {
+        Func::sum(
+            Expr::case(scope.clone(), Expr::col((observation::Entity, column)))
+                .finally(Expr::null()),
+        )
+    };
     query
         .expr_as(
             Func::sum(Expr::col((observation::Entity, O::Numerator))),
@@ -409,8 +407,17 @@ async fn fetch(
         )
         .expr_as(Func::count_distinct(urn()), Alias::new("schools"))
         .expr_as(
-            Func::count_distinct(Expr::case(scope, urn()).finally(Expr::null())),
+            Func::count_distinct(Expr::case(scope.clone(), urn()).finally(Expr::null())),
             Alias::new("visible"),
+        )
+        .expr_as(seen(O::Numerator), Alias::new("visible_numerator"))
+        .expr_as(seen(O::Denominator), Alias::new("visible_denominator"))
+        .expr_as(
+            Expr::cust(format!(
+                "CAST(SUM({}) AS BIGINT)",
+                keys.record_key_sql("CAST(observation.school_urn AS BIGINT)")
+            )),
+            Alias::new("cell_key"),
         );
     let statement = rc.db.get_database_backend().build(&query);
     let mut rows: Vec<Row> = rc
@@ -439,37 +446,6 @@ async fn fetch(
             ))
     });
     Ok(rows)
-}
-
-/// For each dimension, the cells that differ only in it add up to a total the caller
-/// can ask for; for pupil groups, only the disadvantaged split adds up (to ALL).
-fn breakdowns(rows: &[Row], dims: &[AggregateDimension]) -> Vec<Vec<usize>> {
-    let mut all = Vec::new();
-    let mut varying: Vec<AggregateDimension> = dims.to_vec();
-    varying.push(AggregateDimension::PupilGroup);
-    for &dim in &varying {
-        let mut by_rest: BTreeMap<Vec<String>, Vec<usize>> = BTreeMap::new();
-        for (i, row) in rows.iter().enumerate() {
-            if dim == AggregateDimension::PupilGroup
-                && !matches!(
-                    PupilGroup::parse(&row.pupil_group),
-                    Some(PupilGroup::Disadvantaged | PupilGroup::NotDisadvantaged)
-                )
-            {
-                continue;
-            }
-            let mut rest = vec![row.period.clone()];
-            rest.extend(
-                varying
-                    .iter()
-                    .filter(|d| **d != dim)
-                    .map(|d| row.coordinate(*d)),
-            );
-            by_rest.entry(rest).or_default().push(i);
-        }
-        all.extend(by_rest.into_values().filter(|b| b.len() > 1));
-    }
-    all
 }
 
 /// The LA or trust a cell names, if any.

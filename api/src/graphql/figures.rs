@@ -145,9 +145,15 @@ impl Observation {
         self.withheld.then_some(disclosure::CONFIDENTIAL)
     }
 
-    /// How many schools the figure is built from (1 for a school's own figure).
+    /// How many schools the figure is built from (1 for a school's own figure); null
+    /// when withheld, since the count too would say which rule applied and, with the
+    /// public register, which schools the figure is.
     async fn school_count(&self) -> Option<i32> {
-        self.row.school_count
+        if self.withheld {
+            None
+        } else {
+            self.row.school_count
+        }
     }
 
     async fn updated_at(&self) -> DateTime<Utc> {

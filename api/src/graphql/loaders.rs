@@ -22,11 +22,11 @@
 //!
 //! Everything here is per request, so nothing loaded for one caller can reach another.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use entities::{indicator, observation, organisation, region, school};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::OnceCell;
 
 use crate::access::Access;
@@ -50,6 +50,8 @@ pub struct Loaders {
     regions: OnceCell<HashMap<String, region::Model>>,
     local_authorities: OnceCell<LocalAuthorities>,
     indicators: OnceCell<HashMap<String, indicator::Model>>,
+    /// Ids of the LAs with at least one school in the register.
+    las_with_schools: OnceCell<HashSet<i32>>,
     /// By the response key of their `_entities` field. A failure is kept too, so the
     /// representations are read once however many entities then fail with it.
     entities: Mutex<HashMap<String, Arc<EntityCell>>>,
@@ -62,6 +64,7 @@ impl Loaders {
             regions: OnceCell::new(),
             local_authorities: OnceCell::new(),
             indicators: OnceCell::new(),
+            las_with_schools: OnceCell::new(),
             entities: Mutex::new(HashMap::new()),
         }
     }
@@ -94,6 +97,25 @@ impl Loaders {
     /// A local authority by LA code.
     pub async fn local_authority(&self, code: &str) -> Result<Option<organisation::Model>, Error> {
         Ok(self.la_index().await?.by_code.get(code).cloned())
+    }
+
+    /// Whether the register places any school in this LA. An LA with none adds nothing
+    /// to its region's figures, which anyone reading the register can know.
+    pub async fn la_has_schools(&self, la_id: i32) -> Result<bool, Error> {
+        let ids = self
+            .las_with_schools
+            .get_or_try_init(|| async {
+                let ids: Vec<Option<i32>> = school::Entity::find()
+                    .select_only()
+                    .column(school::Column::LaId)
+                    .distinct()
+                    .into_tuple()
+                    .all(&self.db)
+                    .await?;
+                Ok::<_, Error>(ids.into_iter().flatten().collect())
+            })
+            .await?;
+        Ok(ids.contains(&la_id))
     }
 
     /// Every region code, sorted.

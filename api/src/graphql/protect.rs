@@ -1,22 +1,30 @@
-//! Disclosure control for stored area figures (LA, region, national observations).
+//! Disclosure control for stored area figures (LA, region and national observations):
+//! the read side of `disclosure`, shared by every path that returns them
+//! (`observations`, `timeSeries`, `disadvantageGap`, `changes`, signals, self-evaluation
+//! key figures).
 //!
-//! A returned area figure is judged together with its *family*: the figures it can be
-//! added up with to reach a total the caller can also read. That is its siblings in the
-//! same geography (the other LAs of its region, the other regions of England) for the
-//! same indicator, period and pupil group, and its partner in the disadvantaged / not
-//! disadvantaged split of all pupils. The family is loaded in one query whatever the
-//! request asked for, so a figure is withheld or shown the same way on every request
-//! (see `disclosure`).
+//! A returned figure is judged inside its whole *table*: every stored figure of the same
+//! indicator and period at every level (England, the regions, their LAs), in the pupil
+//! groups that add up with it (`ALL` = `DISADVANTAGED` + `NOT_DISADVANTAGED`; any other
+//! group on its own). The table is loaded whatever the request asked for, so a figure is
+//! treated the same way on every request and through every field.
+//!
+//! What the caller already sees counts: figures of schools in its SCHOOL scope are
+//! summed per LA and region and taken off the area figures before the thresholds apply,
+//! and an area whose every school the caller sees is known to it (and shown).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
-use entities::observation;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use entities::{observation, organisation, school};
+use sea_orm::sea_query::{Alias, Expr, Func, Query as SqlQuery};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, FromQueryResult, QueryFilter,
+};
 
 use super::{Loaders, RequestContext};
 use crate::access::Access;
-use crate::disclosure::{self, Cell};
-use crate::domain::{GeographicLevel, PupilGroup, Unit};
+use crate::disclosure::{self, Cell, Counts, Relation, Table};
+use crate::domain::{AccessLevel, ENGLAND_CODE, GeographicLevel, PupilGroup, Unit};
 use crate::error::Result;
 
 /// Ids of the rows that must be withheld from this caller. `SCHOOL` rows are never in
@@ -27,163 +35,401 @@ pub async fn withheld_figures(
     loaders: &Loaders,
     rows: &[observation::Model],
 ) -> Result<HashSet<i64>> {
-    let area_rows: Vec<&observation::Model> = rows
+    let wanted: Vec<&observation::Model> = rows
         .iter()
         .filter(|r| r.geographic_level != GeographicLevel::School.as_str())
         .collect();
-    if area_rows.is_empty() {
+    if wanted.is_empty() {
         return Ok(HashSet::new());
     }
-    let access = rc.access();
-    let mut indicators = BTreeSet::new();
-    let mut periods = BTreeSet::new();
-    let mut levels = BTreeSet::new();
-    let mut groups = BTreeSet::new();
-    let mut areas = BTreeSet::new();
-    for row in &area_rows {
-        indicators.insert(row.indicator_code.clone());
-        periods.insert(row.period.clone());
-        levels.insert(row.geographic_level.clone());
-        groups.insert(row.pupil_group.clone());
-        if let Some(partner) = PupilGroup::parse(&row.pupil_group).and_then(partner) {
-            groups.insert(partner.as_str().to_owned());
-        }
-        areas.extend(siblings(loaders, &row.geographic_level, &row.area_code).await?);
+    let mut families = BTreeSet::new();
+    for row in &wanted {
+        families.insert(Family {
+            indicator: row.indicator_code.clone(),
+            period: row.period.clone(),
+            groups: linked_groups(&row.pupil_group),
+        });
     }
-    let query = observation::Entity::find()
-        .filter(observation::Column::GeographicLevel.is_in(levels))
-        .filter(observation::Column::IndicatorCode.is_in(indicators))
-        .filter(observation::Column::Period.is_in(periods))
-        .filter(observation::Column::PupilGroup.is_in(groups))
-        .filter(observation::Column::AreaCode.is_in(areas));
-    let mut family = observation::all(&rc.db, query).await?;
-    // Canonical order, so ties in "next-smallest" break the same way every time.
-    family.sort_by(|a, b| key(a).cmp(&key(b)));
-
-    let mut cells = Vec::with_capacity(family.len());
-    for row in &family {
-        cells.push(cell(access, loaders, row).await?);
-    }
-    let mut by_split: BTreeMap<(&str, &str, &str, &str), Vec<usize>> = BTreeMap::new();
-    let mut by_geography: BTreeMap<(&str, &str, &str, &str, String), Vec<usize>> = BTreeMap::new();
-    for (i, row) in family.iter().enumerate() {
-        if matches!(
-            PupilGroup::parse(&row.pupil_group),
-            Some(PupilGroup::Disadvantaged | PupilGroup::NotDisadvantaged)
-        ) {
-            by_split
-                .entry((
-                    &row.indicator_code,
-                    &row.period,
-                    &row.geographic_level,
-                    &row.area_code,
-                ))
-                .or_default()
-                .push(i);
-        }
-        let parent = parent(loaders, &row.geographic_level, &row.area_code).await?;
-        by_geography
-            .entry((
-                &row.indicator_code,
-                &row.period,
-                &row.geographic_level,
-                &row.pupil_group,
-                parent,
-            ))
-            .or_default()
-            .push(i);
-    }
-    let breakdowns: Vec<Vec<usize>> = by_split
-        .into_values()
-        .chain(by_geography.into_values())
-        .collect();
-    disclosure::protect(&mut cells, &breakdowns, &rc.disclosure);
-
-    let wanted: HashSet<i64> = area_rows.iter().map(|r| r.id).collect();
-    Ok(family
+    let indicators: BTreeSet<&str> = families.iter().map(|f| f.indicator.as_str()).collect();
+    let periods: BTreeSet<&str> = families.iter().map(|f| f.period.as_str()).collect();
+    let groups: BTreeSet<&str> = families
         .iter()
-        .zip(&cells)
-        .filter(|(row, cell)| cell.withheld && wanted.contains(&row.id))
-        .map(|(row, _)| row.id)
-        .collect())
-}
+        .flat_map(|f| f.groups.iter().map(|g| g.as_str()))
+        .collect();
 
-fn key(row: &observation::Model) -> (&str, &str, &str, &str, &str) {
-    (
-        &row.indicator_code,
-        &row.period,
-        &row.geographic_level,
-        &row.pupil_group,
-        &row.area_code,
+    let stored = observation::all(
+        &rc.db,
+        observation::Entity::find()
+            .filter(observation::Column::GeographicLevel.ne(GeographicLevel::School.as_str()))
+            .filter(observation::Column::IndicatorCode.is_in(indicators.iter().copied()))
+            .filter(observation::Column::Period.is_in(periods.iter().copied()))
+            .filter(observation::Column::PupilGroup.is_in(groups.iter().copied())),
     )
+    .await?;
+    let by_key: HashMap<FigureKey<'_>, &observation::Model> =
+        stored.iter().map(|row| (FigureKey::of(row), row)).collect();
+    let geography = Geography::load(loaders).await?;
+    let seen = Seen::load(rc, &geography, &indicators, &periods, &groups).await?;
+
+    let wanted_ids: HashSet<i64> = wanted.iter().map(|r| r.id).collect();
+    let mut withheld = HashSet::new();
+    for family in &families {
+        let unit = match loaders.indicator(&family.indicator).await? {
+            Some(indicator) => Unit::parse(&indicator.unit).unwrap_or(Unit::Count),
+            None => Unit::Count,
+        };
+        let extra: Vec<(GeographicLevel, &str)> = stored
+            .iter()
+            .filter(|r| r.indicator_code == family.indicator && r.period == family.period)
+            .filter_map(|r| Some((GeographicLevel::parse(&r.geographic_level)?, r.area_code.as_str())))
+            .collect();
+        let areas = geography.areas(&extra);
+        let mut table = Table::default();
+        let mut ids = Vec::new();
+        for area in &areas {
+            for group in &family.groups {
+                let key = FigureKey {
+                    indicator: &family.indicator,
+                    period: &family.period,
+                    level: area.level.as_str(),
+                    area: &area.code,
+                    group: group.as_str(),
+                };
+                let (cell, id) = match by_key.get(&key) {
+                    Some(row) => {
+                        let counts = Counts {
+                            numerator: row.numerator,
+                            denominator: row.denominator,
+                            schools: row.school_count.map(i64::from),
+                        };
+                        let cell = if area.covered(rc.access()) {
+                            Cell {
+                                status: disclosure::Status::Known,
+                                ..Cell::figure(unit, counts)
+                            }
+                        } else {
+                            let own = seen.of(&family.indicator, &family.period, group, area);
+                            Cell::figure(unit, counts.less(&own))
+                        };
+                        (cell, Some(row.id))
+                    }
+                    None => (Cell::absent(unit), None),
+                };
+                table.cells.push(cell);
+                ids.push(id);
+            }
+        }
+        let width = family.groups.len();
+        let index: HashMap<(GeographicLevel, &str), usize> = areas
+            .iter()
+            .enumerate()
+            .map(|(i, a)| ((a.level, a.code.as_str()), i))
+            .collect();
+        for (a, area) in areas.iter().enumerate() {
+            let children: Vec<usize> = area
+                .children
+                .iter()
+                .filter_map(|child| index.get(&(child.0, child.1.as_str())).copied())
+                .collect();
+            if !children.is_empty() {
+                for g in 0..width {
+                    table.relations.push(Relation {
+                        total: a * width + g,
+                        parts: children.iter().map(|c| c * width + g).collect(),
+                    });
+                }
+            }
+            if width == 3 {
+                table.relations.push(Relation {
+                    total: a * width,
+                    parts: vec![a * width + 1, a * width + 2],
+                });
+            }
+        }
+        disclosure::protect(&mut table, &rc.disclosure);
+        withheld.extend(
+            table
+                .cells
+                .iter()
+                .zip(&ids)
+                .filter(|(cell, _)| cell.withheld())
+                .filter_map(|(_, id)| *id)
+                .filter(|id| wanted_ids.contains(id)),
+        );
+    }
+    Ok(withheld)
 }
 
-/// The other half of the disadvantaged split.
-fn partner(group: PupilGroup) -> Option<PupilGroup> {
-    match group {
-        PupilGroup::Disadvantaged => Some(PupilGroup::NotDisadvantaged),
-        PupilGroup::NotDisadvantaged => Some(PupilGroup::Disadvantaged),
-        _ => None,
+/// One protected table: an indicator, a period and the pupil groups that add up.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Family {
+    indicator: String,
+    period: String,
+    groups: Vec<PupilGroup>,
+}
+
+/// The groups a group adds up with: the disadvantaged split, or itself alone.
+fn linked_groups(group: &str) -> Vec<PupilGroup> {
+    match PupilGroup::parse(group) {
+        Some(PupilGroup::All | PupilGroup::Disadvantaged | PupilGroup::NotDisadvantaged) => vec![
+            PupilGroup::All,
+            PupilGroup::Disadvantaged,
+            PupilGroup::NotDisadvantaged,
+        ],
+        Some(other) => vec![other],
+        None => Vec::new(),
     }
 }
 
-/// The areas whose figures add up with this one's: the LAs of its region, the regions
-/// of England. An LA the register does not place stands alone.
-async fn siblings(loaders: &Loaders, level: &str, area: &str) -> Result<Vec<String>> {
-    Ok(match GeographicLevel::parse(level) {
-        Some(GeographicLevel::La) => match loaders.local_authority(area).await? {
-            Some(la) => match la.region_code {
-                Some(region) => loaders
-                    .local_authorities(&region)
-                    .await?
-                    .into_iter()
-                    .map(|la| la.code)
-                    .collect(),
-                None => vec![area.to_owned()],
-            },
-            None => vec![area.to_owned()],
-        },
-        Some(GeographicLevel::Region) => loaders.region_codes().await?,
-        _ => vec![area.to_owned()],
-    })
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct FigureKey<'a> {
+    indicator: &'a str,
+    period: &'a str,
+    level: &'a str,
+    area: &'a str,
+    group: &'a str,
 }
 
-/// The area whose total this area's figures add up to.
-async fn parent(loaders: &Loaders, level: &str, area: &str) -> Result<String> {
-    Ok(match GeographicLevel::parse(level) {
-        Some(GeographicLevel::La) => loaders
-            .local_authority(area)
-            .await?
-            .and_then(|la| la.region_code)
-            .unwrap_or_else(|| area.to_owned()),
-        Some(GeographicLevel::Region) => crate::domain::ENGLAND_CODE.to_owned(),
-        _ => area.to_owned(),
-    })
+impl<'a> FigureKey<'a> {
+    fn of(row: &'a observation::Model) -> Self {
+        FigureKey {
+            indicator: &row.indicator_code,
+            period: &row.period,
+            level: &row.geographic_level,
+            area: &row.area_code,
+            group: &row.pupil_group,
+        }
+    }
 }
 
-async fn cell(access: &Access, loaders: &Loaders, row: &observation::Model) -> Result<Cell> {
-    let unit = match loaders.indicator(&row.indicator_code).await? {
-        Some(indicator) => Unit::parse(&indicator.unit).unwrap_or(Unit::Count),
-        None => Unit::Count,
-    };
-    let caller_sees_schools = match GeographicLevel::parse(&row.geographic_level) {
-        Some(GeographicLevel::La) => match loaders.local_authority(&row.area_code).await? {
-            Some(la) => {
-                let region = la.region_code.clone().unwrap_or_default();
-                access.covers_area(Some(&la), &region)
+/// An area of the hierarchy and the areas whose figures add up to its own.
+#[derive(Clone, Debug)]
+struct Area {
+    level: GeographicLevel,
+    code: String,
+    children: Vec<(GeographicLevel, String)>,
+    /// The LA, for LA areas (to ask the policy whether the caller covers it).
+    la: Option<organisation::Model>,
+    /// The region the area lies in (its own code for a region).
+    region: Option<String>,
+}
+
+impl Area {
+    /// Whether the caller holds SCHOOL scope over every school of the area.
+    fn covered(&self, access: &Access) -> bool {
+        match (self.level, &self.region) {
+            (GeographicLevel::La, Some(region)) => access.covers_area(self.la.as_ref(), region),
+            (GeographicLevel::Region, Some(region)) => access.covers_area(None, region),
+            _ => false,
+        }
+    }
+}
+
+/// England, its regions and their LAs, as far as they have schools: an area with no
+/// school in the register adds nothing to its parent, and anyone can know that.
+struct Geography {
+    /// Regions with schools, sorted, and their LAs with schools, sorted by code.
+    regions: Vec<(String, Vec<organisation::Model>)>,
+    la_codes: HashMap<i32, String>,
+}
+
+impl Geography {
+    async fn load(loaders: &Loaders) -> Result<Geography> {
+        let mut regions = Vec::new();
+        let mut la_codes = HashMap::new();
+        for region in loaders.region_codes().await? {
+            let mut las = Vec::new();
+            for la in loaders.local_authorities(&region).await? {
+                if loaders.la_has_schools(la.id).await? {
+                    las.push(la);
+                }
             }
-            None => false,
-        },
-        Some(GeographicLevel::Region) => access.covers_area(None, &row.area_code),
-        _ => false,
+            for la in &las {
+                la_codes.insert(la.id, la.code.clone());
+            }
+            if !las.is_empty() {
+                regions.push((region, las));
+            }
+        }
+        Ok(Geography { regions, la_codes })
+    }
+
+    /// The areas of one table in canonical order (England, regions, LAs), plus any
+    /// area with a stored figure that the hierarchy does not place, on its own.
+    fn areas(&self, stored: &[(GeographicLevel, &str)]) -> Vec<Area> {
+        let mut areas = vec![Area {
+            level: GeographicLevel::National,
+            code: ENGLAND_CODE.to_owned(),
+            children: self
+                .regions
+                .iter()
+                .map(|(r, _)| (GeographicLevel::Region, r.clone()))
+                .collect(),
+            la: None,
+            region: None,
+        }];
+        for (region, las) in &self.regions {
+            areas.push(Area {
+                level: GeographicLevel::Region,
+                code: region.clone(),
+                children: las
+                    .iter()
+                    .map(|la| (GeographicLevel::La, la.code.clone()))
+                    .collect(),
+                la: None,
+                region: Some(region.clone()),
+            });
+        }
+        for (region, las) in &self.regions {
+            for la in las {
+                areas.push(Area {
+                    level: GeographicLevel::La,
+                    code: la.code.clone(),
+                    children: Vec::new(),
+                    la: Some(la.clone()),
+                    region: Some(region.clone()),
+                });
+            }
+        }
+        let placed: HashSet<(GeographicLevel, String)> =
+            areas.iter().map(|a| (a.level, a.code.clone())).collect();
+        let mut unplaced: BTreeSet<(GeographicLevel, &str)> = BTreeSet::new();
+        for &(level, code) in stored {
+            if !placed.contains(&(level, code.to_owned())) {
+                unplaced.insert((level, code));
+            }
+        }
+        areas.extend(unplaced.into_iter().map(|(level, code)| Area {
+            level,
+            code: code.to_owned(),
+            children: Vec::new(),
+            la: None,
+            region: None,
+        }));
+        areas
+    }
+}
+
+/// The caller's own knowledge: sums of the school figures in its SCHOOL scope, by
+/// indicator, period, group and LA (regions and England are sums of those).
+#[derive(Default)]
+struct Seen {
+    by_la: HashMap<(String, String, String, String), Counts>,
+    by_region: HashMap<(String, String, String, String), Counts>,
+    national: HashMap<(String, String, String), Counts>,
+}
+
+#[derive(FromQueryResult)]
+struct SeenRow {
+    indicator_code: String,
+    period: String,
+    pupil_group: String,
+    la_id: Option<i32>,
+    region_code: Option<String>,
+    numerator: Option<f64>,
+    denominator: Option<f64>,
+    schools: i64,
+}
+
+impl Seen {
+    async fn load(
+        rc: &RequestContext,
+        geography: &Geography,
+        indicators: &BTreeSet<&str>,
+        periods: &BTreeSet<&str>,
+        groups: &BTreeSet<&str>,
+    ) -> Result<Seen> {
+        let access = rc.access();
+        if !access.sees_any_school() {
+            return Ok(Seen::default());
+        }
+        use observation::Column as O;
+        use school::Column as S;
+        let mut query = SqlQuery::select();
+        query
+            .column((observation::Entity, O::IndicatorCode))
+            .column((observation::Entity, O::Period))
+            .column((observation::Entity, O::PupilGroup))
+            .column((school::Entity, S::LaId))
+            .column((school::Entity, S::RegionCode))
+            .expr_as(
+                Func::sum(Expr::col((observation::Entity, O::Numerator))),
+                Alias::new("numerator"),
+            )
+            .expr_as(
+                Func::sum(Expr::col((observation::Entity, O::Denominator))),
+                Alias::new("denominator"),
+            )
+            .expr_as(
+                Func::count(Expr::col((observation::Entity, O::SchoolUrn))),
+                Alias::new("schools"),
+            )
+            .from(observation::Entity)
+            .inner_join(
+                school::Entity,
+                Expr::col((school::Entity, S::Urn)).equals((observation::Entity, O::SchoolUrn)),
+            )
+            .and_where(O::GeographicLevel.eq(GeographicLevel::School.as_str()))
+            .and_where(O::IndicatorCode.is_in(indicators.iter().copied()))
+            .and_where(O::Period.is_in(periods.iter().copied()))
+            .and_where(O::PupilGroup.is_in(groups.iter().copied()))
+            .and_where(access.visible_schools(AccessLevel::School))
+            .group_by_col((observation::Entity, O::IndicatorCode))
+            .group_by_col((observation::Entity, O::Period))
+            .group_by_col((observation::Entity, O::PupilGroup))
+            .group_by_col((school::Entity, S::LaId))
+            .group_by_col((school::Entity, S::RegionCode));
+        let statement = rc.db.get_database_backend().build(&query);
+        let mut seen = Seen::default();
+        for row in rc.db.query_all_raw(statement).await? {
+            let row = SeenRow::from_query_result(&row, "")?;
+            let counts = Counts {
+                numerator: row.numerator,
+                denominator: row.denominator,
+                schools: Some(row.schools),
+            };
+            let figure = (row.indicator_code, row.period, row.pupil_group);
+            add(seen.national.entry(figure.clone()).or_default(), &counts);
+            if let Some(region) = row.region_code {
+                let key = (figure.0.clone(), figure.1.clone(), figure.2.clone(), region);
+                add(seen.by_region.entry(key).or_default(), &counts);
+            }
+            if let Some(code) = row.la_id.and_then(|id| geography.la_codes.get(&id)) {
+                let key = (figure.0, figure.1, figure.2, code.clone());
+                add(seen.by_la.entry(key).or_default(), &counts);
+            }
+        }
+        Ok(seen)
+    }
+
+    /// What the caller sees of one area figure (nothing, for most callers).
+    fn of(&self, indicator: &str, period: &str, group: &PupilGroup, area: &Area) -> Counts {
+        let figure = (indicator.to_owned(), period.to_owned(), group.as_str().to_owned());
+        let found = match area.level {
+            GeographicLevel::National => self.national.get(&figure),
+            GeographicLevel::Region => self
+                .by_region
+                .get(&(figure.0, figure.1, figure.2, area.code.clone())),
+            GeographicLevel::La => self
+                .by_la
+                .get(&(figure.0, figure.1, figure.2, area.code.clone())),
+            GeographicLevel::School => None,
+        };
+        found.copied().unwrap_or(Counts {
+            numerator: None,
+            denominator: None,
+            schools: Some(0),
+        })
+    }
+}
+
+fn add(total: &mut Counts, part: &Counts) {
+    let plus = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, None) => a,
+        (None, b) => b,
     };
-    Ok(Cell {
-        unit,
-        numerator: row.numerator,
-        denominator: row.denominator,
-        value: row.value,
-        schools: row.school_count.map(i64::from),
-        caller_sees_schools,
-        withheld: false,
-    })
+    total.numerator = plus(total.numerator, part.numerator);
+    total.denominator = plus(total.denominator, part.denominator);
+    total.schools = Some(total.schools.unwrap_or(0) + part.schools.unwrap_or(0));
 }
