@@ -656,4 +656,158 @@ mod tests {
         let hidden = withheld(&table);
         assert!(hidden.len() >= 4, "a 2×2 block at least: {hidden:?}");
     }
+
+    /// Generated hierarchies (England → regions → LAs, each with the disadvantaged
+    /// split), some LAs known to the caller: after [`protect`], no withheld cell may lie
+    /// in the row space of the published relations. Checked by an independent solver:
+    /// exact rational elimination over `f64`-free fractions, with the shown and known
+    /// cells' equations added one unit vector at a time.
+    mod generated {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Row-space membership over the rationals, as fractions of `i128`.
+        fn in_row_space(rows: &[Vec<i128>], target: &[i128]) -> bool {
+            type Q = (i128, i128);
+            fn norm((n, d): Q) -> Q {
+                let g = {
+                    let (mut a, mut b) = (n.abs(), d.abs());
+                    while b != 0 {
+                        (a, b) = (b, a % b);
+                    }
+                    a.max(1)
+                };
+                let s = if d < 0 { -1 } else { 1 };
+                (s * n / g, s * d / g)
+            }
+            let width = target.len();
+            let mut basis: Vec<(usize, Vec<Q>)> = Vec::new();
+            let reduce = |basis: &[(usize, Vec<Q>)], v: &mut Vec<Q>| {
+                for (pivot, row) in basis {
+                    let f = v[*pivot];
+                    if f.0 != 0 {
+                        for c in 0..width {
+                            let (a, b) = (v[c], row[c]);
+                            v[c] = norm((a.0 * b.1 * f.1 - f.0 * b.0 * a.1, a.1 * b.1 * f.1));
+                        }
+                    }
+                }
+            };
+            for row in rows {
+                let mut v: Vec<Q> = row.iter().map(|&x| (x, 1)).collect();
+                reduce(&basis, &mut v);
+                if let Some(p) = (0..width).find(|&c| v[c].0 != 0) {
+                    let lead = v[p];
+                    let v: Vec<Q> = v.iter().map(|&(n, d)| norm((n * lead.1, d * lead.0))).collect();
+                    for (_, other) in basis.iter_mut() {
+                        let f = other[p];
+                        if f.0 != 0 {
+                            for c in 0..width {
+                                let (a, b) = (other[c], v[c]);
+                                other[c] =
+                                    norm((a.0 * b.1 * f.1 - f.0 * b.0 * a.1, a.1 * b.1 * f.1));
+                            }
+                        }
+                    }
+                    basis.push((p, v));
+                }
+            }
+            let mut t: Vec<Q> = target.iter().map(|&x| (x, 1)).collect();
+            reduce(&basis, &mut t);
+            t.iter().all(|q| q.0 == 0)
+        }
+
+        /// (regions of (LAs of (all, disadvantaged, schools, known))).
+        fn england() -> impl Strategy<Value = Vec<Vec<(u32, u32, i64, bool)>>> {
+            let la = (0u32..400, 0u32..100, 1i64..6, prop::bool::weighted(0.15))
+                .prop_map(|(all, dis, schools, known)| (all, dis.min(all), schools, known));
+            prop::collection::vec(prop::collection::vec(la, 1..6), 1..4)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+            #[test]
+            fn no_withheld_cell_is_determined(regions in england()) {
+                // Per area: counts [all, disadvantaged, not disadvantaged] and schools,
+                // whole and as the caller sees them (its known LAs), as the read path
+                // works them out.
+                #[derive(Clone, Copy, Default)]
+                struct Area { counts: [i64; 3], schools: i64, seen: [i64; 3], seen_schools: i64 }
+                let mut areas: Vec<Area> = vec![Area::default()];
+                let mut children: Vec<Vec<usize>> = vec![Vec::new()];
+                for las in &regions {
+                    let region = areas.len();
+                    areas.push(Area::default());
+                    children.push(Vec::new());
+                    children[0].push(region);
+                    for &(all, dis, schools, known) in las {
+                        let counts = [all as i64, dis as i64, (all - dis) as i64];
+                        let la = areas.len();
+                        areas.push(Area::default());
+                        children.push(Vec::new());
+                        children[region].push(la);
+                        for a in [0, region, la] {
+                            for g in 0..3 {
+                                areas[a].counts[g] += counts[g];
+                                if known {
+                                    areas[a].seen[g] += counts[g];
+                                }
+                            }
+                            areas[a].schools += schools;
+                            if known {
+                                areas[a].seen_schools += schools;
+                            }
+                        }
+                    }
+                }
+                let mut table = Table::default();
+                for area in &areas {
+                    for g in 0..3 {
+                        let whole = Counts { numerator: Some(area.counts[g] as f64), denominator: None, schools: Some(area.schools) };
+                        let seen = Counts { numerator: Some(area.seen[g] as f64), denominator: None, schools: Some(area.seen_schools) };
+                        table.cells.push(Cell::figure(Unit::Count, whole.less(&seen)));
+                    }
+                }
+                for (a, kids) in children.iter().enumerate() {
+                    for g in 0..3 {
+                        if !kids.is_empty() {
+                            table.relations.push(Relation { total: 3 * a + g, parts: kids.iter().map(|k| 3 * k + g).collect() });
+                        }
+                    }
+                    table.relations.push(Relation { total: 3 * a, parts: vec![3 * a + 1, 3 * a + 2] });
+                }
+                protect(&mut table, &T);
+
+                // The attacker's equations over all cells: each relation, and a unit
+                // vector for every cell it can read.
+                let n = table.cells.len();
+                let mut rows: Vec<Vec<i128>> = Vec::new();
+                for r in &table.relations {
+                    let mut row = vec![0i128; n];
+                    row[r.total] += 1;
+                    for &p in &r.parts {
+                        row[p] -= 1;
+                    }
+                    rows.push(row);
+                }
+                for (i, cell) in table.cells.iter().enumerate() {
+                    if matches!(cell.status, Status::Shown | Status::Known) {
+                        let mut row = vec![0i128; n];
+                        row[i] = 1;
+                        rows.push(row);
+                    }
+                    if cell.status == Status::Shown {
+                        prop_assert!(!primary(cell.unit, &cell.unseen, &T), "cell {i} shown though small");
+                    }
+                }
+                for (i, cell) in table.cells.iter().enumerate() {
+                    if cell.withheld() {
+                        let mut target = vec![0i128; n];
+                        target[i] = 1;
+                        prop_assert!(!in_row_space(&rows, &target), "cell {i} is determined: {:?}", table.cells.iter().map(|c| c.status).collect::<Vec<_>>());
+                    }
+                }
+            }
+        }
+    }
 }

@@ -140,7 +140,10 @@ impl Observation {
         self.withheld
     }
 
-    /// `c` (confidential, as in official statistics) when withheld, otherwise null.
+    /// Why the value is missing, as a DfE symbol of official statistics; null when
+    /// shown. `c` confidential: withheld by disclosure control. The symbols keep their
+    /// official meanings wherever the hub uses them: `low` rounds to zero, `x`
+    /// unavailable, `z` not applicable, `u` low reliability.
     async fn suppression_reason(&self) -> Option<&str> {
         self.withheld.then_some(disclosure::CONFIDENTIAL)
     }
