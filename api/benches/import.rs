@@ -182,6 +182,7 @@ async fn ensure_template(admin: &DatabaseConnection, base_url: &str) -> String {
         ("DATABASE_URL", url.as_str()),
         ("HUB_SEED", "none"),
         ("JWT_SECRET", JWT_SECRET),
+        ("DISCLOSURE_KEY_SECRET", "bench-disclosure-key-secret"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -611,6 +611,7 @@ mod tests {
             ("REDIS_URL", "http://x"),
             ("MAX_PAGE_SIZE", "0"),
             ("JWT_SECRET", "short"),
+            ("PUPIL_KEY_SECRET", "a pupil-key secret of the right length"),
         ]))
         .unwrap_err();
         assert_eq!(err.0.len(), 5, "{err}");
@@ -623,6 +624,18 @@ mod tests {
         ] {
             assert!(err.to_string().contains(var), "{var} missing from {err}");
         }
+    }
+
+    #[test]
+    fn a_production_hub_needs_a_disclosure_key_shared_by_its_instances() {
+        let postgres = ("DATABASE_URL", "postgres://postgres@127.0.0.1/test");
+        let err = Config::from_vars(&vars(&[postgres])).unwrap_err();
+        assert!(err.to_string().contains("DISCLOSURE_KEY_SECRET"), "{err}");
+        let own = Config::from_vars(&vars(&[postgres, ("DISCLOSURE_KEY_SECRET", "one")])).unwrap();
+        let pupil = Config::from_vars(&vars(&[postgres, ("PUPIL_KEY_SECRET", "one")])).unwrap();
+        let other = Config::from_vars(&vars(&[postgres, ("DISCLOSURE_KEY_SECRET", "two")])).unwrap();
+        assert_eq!(own.disclosure.key, pupil.disclosure.key, "derived from the pupil key");
+        assert_ne!(own.disclosure.key, other.disclosure.key);
     }
 
     #[test]
@@ -656,7 +669,10 @@ mod tests {
     #[test]
     fn introspection_is_on_for_the_embedded_default_only() {
         assert!(Config::from_vars(&vars(&[])).unwrap().introspection);
-        let production = vars(&[("DATABASE_URL", "postgres://postgres@127.0.0.1/test")]);
+        let production = vars(&[
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1/test"),
+            ("DISCLOSURE_KEY_SECRET", "the key of the schools' record keys"),
+        ]);
         assert!(!Config::from_vars(&production).unwrap().introspection);
     }
 
@@ -690,10 +706,10 @@ mod tests {
 
     #[test]
     fn postgres_is_not_embedded_and_does_not_auto_seed() {
-        let config = Config::from_vars(&vars(&[(
-            "DATABASE_URL",
-            "postgres://postgres@127.0.0.1/test",
-        )]))
+        let config = Config::from_vars(&vars(&[
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1/test"),
+            ("PUPIL_KEY_SECRET", "a pupil-key secret of the right length"),
+        ]))
         .unwrap();
         assert!(!config.embedded && !config.is_sqlite());
         assert_eq!(config.auto_seed, None);

@@ -60,7 +60,13 @@ pub async fn withheld_figures(
     let stored = observation::all(
         &rc.db,
         observation::Entity::find()
-            .filter(observation::Column::GeographicLevel.ne(GeographicLevel::School.as_str()))
+            // Named levels rather than "not SCHOOL", so the key index (indicator,
+            // period, level, …) serves the read without visiting school rows.
+            .filter(observation::Column::GeographicLevel.is_in([
+                GeographicLevel::La.as_str(),
+                GeographicLevel::Region.as_str(),
+                GeographicLevel::National.as_str(),
+            ]))
             .filter(observation::Column::IndicatorCode.is_in(indicators.iter().copied()))
             .filter(observation::Column::Period.is_in(periods.iter().copied()))
             .filter(observation::Column::PupilGroup.is_in(groups.iter().copied())),
