@@ -633,8 +633,12 @@ mod tests {
         assert!(err.to_string().contains("DISCLOSURE_KEY_SECRET"), "{err}");
         let own = Config::from_vars(&vars(&[postgres, ("DISCLOSURE_KEY_SECRET", "one")])).unwrap();
         let pupil = Config::from_vars(&vars(&[postgres, ("PUPIL_KEY_SECRET", "one")])).unwrap();
-        let other = Config::from_vars(&vars(&[postgres, ("DISCLOSURE_KEY_SECRET", "two")])).unwrap();
-        assert_eq!(own.disclosure.key, pupil.disclosure.key, "derived from the pupil key");
+        let other =
+            Config::from_vars(&vars(&[postgres, ("DISCLOSURE_KEY_SECRET", "two")])).unwrap();
+        assert_eq!(
+            own.disclosure.key, pupil.disclosure.key,
+            "derived from the pupil key"
+        );
         assert_ne!(own.disclosure.key, other.disclosure.key);
     }
 
@@ -671,7 +675,10 @@ mod tests {
         assert!(Config::from_vars(&vars(&[])).unwrap().introspection);
         let production = vars(&[
             ("DATABASE_URL", "postgres://postgres@127.0.0.1/test"),
-            ("DISCLOSURE_KEY_SECRET", "the key of the schools' record keys"),
+            (
+                "DISCLOSURE_KEY_SECRET",
+                "the key of the schools' record keys",
+            ),
         ]);
         assert!(!Config::from_vars(&production).unwrap().introspection);
     }

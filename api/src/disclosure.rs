@@ -285,8 +285,8 @@ pub fn audit(table: &Table) -> Result<Vec<usize>, Overflow> {
     for relation in &table.relations {
         let mut row = vec![0i64; unknowns.len()];
         let mut any = false;
-        for (cell, coefficient) in std::iter::once((relation.total, 1))
-            .chain(relation.parts.iter().map(|&p| (p, -1)))
+        for (cell, coefficient) in
+            std::iter::once((relation.total, 1)).chain(relation.parts.iter().map(|&p| (p, -1)))
         {
             if let Some(c) = column(cell) {
                 row[c] += coefficient;
@@ -623,7 +623,11 @@ mod tests {
                 rate(3.0, 400.0),
                 rate(6.0, 800.0),
             ],
-            relations: vec![relation(0, &[1, 2]), relation(3, &[2, 4]), relation(5, &[1, 4])],
+            relations: vec![
+                relation(0, &[1, 2]),
+                relation(3, &[2, 4]),
+                relation(5, &[1, 4]),
+            ],
         };
         for i in [1, 2, 4] {
             table.cells[i].status = Status::Withheld;
@@ -637,7 +641,13 @@ mod tests {
     fn the_pupil_group_split_and_the_hierarchy_are_protected_together() {
         // Rows: region, LA a, LA b; columns: ALL, DISADVANTAGED, NOT_DISADVANTAGED.
         // Cell index = 3 × row + column. LA a's disadvantaged figure is small.
-        let n = |all, dis| [rate(all, all * 10.0), rate(dis, dis * 10.0), rate(all - dis, (all - dis) * 10.0)];
+        let n = |all, dis| {
+            [
+                rate(all, all * 10.0),
+                rate(dis, dis * 10.0),
+                rate(all - dis, (all - dis) * 10.0),
+            ]
+        };
         let mut cells = Vec::new();
         cells.extend(n(200.0, 60.0));
         cells.extend(n(90.0, 3.0));
@@ -698,7 +708,10 @@ mod tests {
                 reduce(&basis, &mut v);
                 if let Some(p) = (0..width).find(|&c| v[c].0 != 0) {
                     let lead = v[p];
-                    let v: Vec<Q> = v.iter().map(|&(n, d)| norm((n * lead.1, d * lead.0))).collect();
+                    let v: Vec<Q> = v
+                        .iter()
+                        .map(|&(n, d)| norm((n * lead.1, d * lead.0)))
+                        .collect();
                     for (_, other) in basis.iter_mut() {
                         let f = other[p];
                         if f.0 != 0 {
@@ -747,10 +760,10 @@ mod tests {
                         children.push(Vec::new());
                         children[region].push(la);
                         for a in [0, region, la] {
-                            for g in 0..3 {
-                                areas[a].counts[g] += counts[g];
+                            for (g, count) in counts.iter().enumerate() {
+                                areas[a].counts[g] += count;
                                 if known {
-                                    areas[a].seen[g] += counts[g];
+                                    areas[a].seen[g] += count;
                                 }
                             }
                             areas[a].schools += schools;

@@ -124,7 +124,10 @@ async fn exact_aggregate_cells(
     let mut cells = Vec::new();
     for cell in body["data"]["aggregate"]["cells"].as_array().unwrap() {
         if cell["suppressed"] == true {
-            assert!(cell["numerator"].is_null() && cell["schoolCount"].is_null(), "{cell}");
+            assert!(
+                cell["numerator"].is_null() && cell["schoolCount"].is_null(),
+                "{cell}"
+            );
             continue;
         }
         if cell["perturbed"] == true {
@@ -138,7 +141,9 @@ async fn exact_aggregate_cells(
                     || cell["trust"]["code"].as_str() == s.trust.as_deref())
                 && (!group_by.contains(&"PHASE") || cell["phase"] == s.phase.as_str())
         };
-        let members: Vec<usize> = (0..register.len()).filter(|&i| matches(&register[i])).collect();
+        let members: Vec<usize> = (0..register.len())
+            .filter(|&i| matches(&register[i]))
+            .collect();
         cells.push((
             members,
             cell["pupilGroup"].as_str().unwrap().to_owned(),
@@ -232,7 +237,10 @@ fn sum_row(schools: impl IntoIterator<Item = usize>, group: usize) -> BTreeMap<u
 }
 
 fn group_index(group: &str) -> usize {
-    GROUPS.iter().position(|g| *g == group).expect("known group")
+    GROUPS
+        .iter()
+        .position(|g| *g == group)
+        .expect("known group")
 }
 
 fn area_schools<'a>(
@@ -254,7 +262,11 @@ async fn disclosed(hub: &TestHub, token: &str, indicator: &str) -> (Vec<String>,
     let register = register(hub).await;
     let mut space = RowSpace::default();
     // ALL = DISADVANTAGED + NOT_DISADVANTAGED in every school.
-    let (all, dis, not) = (group_index("ALL"), group_index("DISADVANTAGED"), group_index("NOT_DISADVANTAGED"));
+    let (all, dis, not) = (
+        group_index("ALL"),
+        group_index("DISADVANTAGED"),
+        group_index("NOT_DISADVANTAGED"),
+    );
     for s in 0..register.len() {
         let base = s * GROUPS.len();
         space.add(BTreeMap::from([
@@ -270,13 +282,19 @@ async fn disclosed(hub: &TestHub, token: &str, indicator: &str) -> (Vec<String>,
         let group = group_index(node["pupilGroup"].as_str().unwrap());
         let row = if level == "SCHOOL" {
             let urn: i64 = code.parse().unwrap();
-            let s = register.iter().position(|s| s.urn == urn).expect("registered");
+            let s = register
+                .iter()
+                .position(|s| s.urn == urn)
+                .expect("registered");
             sum_row([s], group)
         } else {
             sum_row(area_schools(&register, level, code), group)
         };
         if node["suppressed"] == true {
-            assert!(node["numerator"].is_null() && node["schoolCount"].is_null(), "{node}");
+            assert!(
+                node["numerator"].is_null() && node["schoolCount"].is_null(),
+                "{node}"
+            );
             withheld.push((format!("{level} {code} {}", GROUPS[group]), row));
         } else {
             space.add(row);
@@ -381,7 +399,10 @@ async fn an_anonymous_caller_gets_no_figures_at_all() {
             json!({}),
         )
         .await;
-    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -170,7 +170,10 @@ async fn aggregate_cells_are_perturbed_the_same_way_whatever_the_query() {
     let city = cells["201"];
     assert_eq!(city["suppressed"], true, "one school: {city}");
     assert_eq!(city["suppressionReason"], "c");
-    assert!(city["numerator"].is_null() && city["schoolCount"].is_null(), "{city}");
+    assert!(
+        city["numerator"].is_null() && city["schoolCount"].is_null(),
+        "{city}"
+    );
     for (code, cell) in cells.iter().filter(|(code, _)| *code != "201") {
         assert_eq!(cell["suppressed"], false, "{cell}");
         assert_eq!(cell["perturbed"], true, "an analyst sees no school: {cell}");
@@ -178,10 +181,16 @@ async fn aggregate_cells_are_perturbed_the_same_way_whatever_the_query() {
         // that differencing could rely on.
         let truth = stored_numerator(&hub, "LA", code, "attendance_rate").await;
         let shown = cell["numerator"].as_f64().unwrap();
-        assert!((shown - truth).abs() <= 2.0, "LA {code}: {shown} vs {truth}");
+        assert!(
+            (shown - truth).abs() <= 2.0,
+            "LA {code}: {shown} vs {truth}"
+        );
         // The same schools reached another way: the same numbers, so asking again or
         // differently averages nothing out.
-        for filter in [json!({ "laCode": code }), json!({ "laCode": code, "regionCode": LONDON })] {
+        for filter in [
+            json!({ "laCode": code }),
+            json!({ "laCode": code, "regionCode": LONDON }),
+        ] {
             let alone = aggregate(
                 &hub,
                 &token,

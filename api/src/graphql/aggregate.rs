@@ -147,8 +147,9 @@ impl AggregateQuery {
             };
             let value = match denominator {
                 _ if unit == Unit::Count => numerator,
-                Some(d) if d > 0.0 => numerator
-                    .map(|n| (n / d * indicator.multiplier * 10_000.0).round() / 10_000.0),
+                Some(d) if d > 0.0 => {
+                    numerator.map(|n| (n / d * indicator.multiplier * 10_000.0).round() / 10_000.0)
+                }
                 _ => None,
             };
             let withheld = release == Release::Withheld;
@@ -161,7 +162,11 @@ impl AggregateQuery {
                 phase: row.phase.as_deref().and_then(Phase::parse),
                 value,
                 numerator,
-                denominator: if unit == Unit::Count { None } else { denominator },
+                denominator: if unit == Unit::Count {
+                    None
+                } else {
+                    denominator
+                },
                 school_count: (!withheld).then_some(row.schools),
                 perturbed: matches!(release, Release::Perturbed(..)),
                 suppressed: withheld,

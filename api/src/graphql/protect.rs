@@ -17,9 +17,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use entities::{observation, organisation, school};
 use sea_orm::sea_query::{Alias, Expr, Func, Query as SqlQuery};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, FromQueryResult, QueryFilter,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, FromQueryResult, QueryFilter};
 
 use super::{Loaders, RequestContext};
 use crate::access::Access;
@@ -87,7 +85,12 @@ pub async fn withheld_figures(
         let extra: Vec<(GeographicLevel, &str)> = stored
             .iter()
             .filter(|r| r.indicator_code == family.indicator && r.period == family.period)
-            .filter_map(|r| Some((GeographicLevel::parse(&r.geographic_level)?, r.area_code.as_str())))
+            .filter_map(|r| {
+                Some((
+                    GeographicLevel::parse(&r.geographic_level)?,
+                    r.area_code.as_str(),
+                ))
+            })
             .collect();
         let areas = geography.areas(&extra);
         let mut table = Table::default();
@@ -410,15 +413,21 @@ impl Seen {
 
     /// What the caller sees of one area figure (nothing, for most callers).
     fn of(&self, indicator: &str, period: &str, group: &PupilGroup, area: &Area) -> Counts {
-        let figure = (indicator.to_owned(), period.to_owned(), group.as_str().to_owned());
+        let figure = (
+            indicator.to_owned(),
+            period.to_owned(),
+            group.as_str().to_owned(),
+        );
         let found = match area.level {
             GeographicLevel::National => self.national.get(&figure),
-            GeographicLevel::Region => self
-                .by_region
-                .get(&(figure.0, figure.1, figure.2, area.code.clone())),
-            GeographicLevel::La => self
-                .by_la
-                .get(&(figure.0, figure.1, figure.2, area.code.clone())),
+            GeographicLevel::Region => {
+                self.by_region
+                    .get(&(figure.0, figure.1, figure.2, area.code.clone()))
+            }
+            GeographicLevel::La => {
+                self.by_la
+                    .get(&(figure.0, figure.1, figure.2, area.code.clone()))
+            }
             GeographicLevel::School => None,
         };
         found.copied().unwrap_or(Counts {
