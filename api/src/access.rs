@@ -440,7 +440,7 @@ fn fingerprint(
     let mut grants: Vec<String> = entries.iter().map(|e| format!("{e:?}")).collect();
     grants.sort();
     let text = format!("{organisation_id}|{roles:?}|{grants:?}|{aggregate}");
-    crate::cache::hex(&Sha256::digest(text.as_bytes()))
+    crate::digest::hex(&Sha256::digest(text.as_bytes()))
 }
 
 /// What one caller may read: its [`Scope`] and, for the few decisions that depend on

@@ -13,6 +13,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod digest;
 pub mod disclosure;
 pub mod domain;
 pub mod error;

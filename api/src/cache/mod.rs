@@ -58,9 +58,10 @@ use axum::body::Bytes;
 use sha2::{Digest, Sha256};
 
 use crate::config::CacheConfig;
+use crate::digest::hex;
 use crate::telemetry::Metrics;
 
-pub use key::{Key, KeyParts, document_hash, hex, normalise};
+pub use key::{Key, KeyParts, document_hash, normalise};
 pub use sessions::Sessions;
 
 use redis_tier::RedisTier;

@@ -158,7 +158,7 @@ impl Payload {
     fn digest(&self) -> Result<String> {
         let bytes = serde_json::to_vec(self)
             .map_err(|e| Error::Internal(format!("cannot digest a sync payload: {e}")))?;
-        Ok(crate::cache::hex(&Sha256::digest(&bytes)))
+        Ok(crate::digest::hex(&Sha256::digest(&bytes)))
     }
 
     /// Writes the rows in `txn`; returns how many were inserted, changed or deleted.
