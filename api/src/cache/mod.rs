@@ -97,6 +97,16 @@ pub enum Tier {
     Redis,
 }
 
+impl Tier {
+    /// The tier's label in the metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Local => "local",
+            Tier::Redis => "redis",
+        }
+    }
+}
+
 /// A stored answer: the response body and its entity tag.
 #[derive(Clone, Debug)]
 pub struct Cached {
@@ -461,7 +471,7 @@ impl Inner {
     /// Counts a lookup's outcome, once per request.
     fn counted(&self, found: Option<(Cached, Tier)>) -> Option<(Cached, Tier)> {
         match &found {
-            Some((_, tier)) => self.metrics.cache_hit(*tier),
+            Some((_, tier)) => self.metrics.cache_hit(tier.as_str()),
             None => self.metrics.cache_miss(),
         }
         found
