@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::auth::PublicKeys;
+use crate::keys::PublicKeys;
 
 /// Where the embedded default keeps its database and development secrets.
 pub const DEFAULT_DATA_DIR: &str = "data";

@@ -19,6 +19,7 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod keys;
 pub mod partnership;
 pub mod pseudonym;
 pub mod ratelimit;
