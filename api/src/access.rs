@@ -2,7 +2,7 @@
 //!
 //! DESIGN.md's role table is [`ROLE_TABLE`] below, row for row. A caller's rights are
 //! worked out into a [`Scope`] (shared by everyone with the same organisation and
-//! roles, and remembered between requests by `cache::Sessions`), carried per request in
+//! roles, and remembered between requests by `admission`), carried per request in
 //! an [`Access`]: for each of the three levels
 //! (`PUPIL`, `SCHOOL`, `AGGREGATE`) the set of [`Grant`]s it holds, each saying where it
 //! came from (a role, or a sharing agreement). Resolvers then ask `Access` one of two
@@ -35,9 +35,9 @@ use entities::{
 use sea_orm::sea_query::{Expr, ExprTrait, Query as SqlQuery, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
 
-use crate::auth::{Caller, Principal};
 use crate::domain::{AccessLevel, EstablishmentType, GeographicLevel, OrganisationKind, Role};
 use crate::error::{Error, Result};
+use crate::identity::{Caller, Principal};
 use crate::partnership::{Audience, SelfEvaluationStatus};
 
 /// One row of the role table (DESIGN.md, Access).
@@ -339,7 +339,7 @@ pub struct ScopeEntry {
 ///
 /// Nothing in it depends on who the person is, so every caller with the same
 /// organisation and roles shares one `Scope` — which is why the hub can remember it
-/// between requests (`cache::Sessions`) and why its [`Scope::fingerprint`] is the access
+/// between requests (`admission`) and why its [`Scope::fingerprint`] is the access
 /// part of a response-cache key: equal fingerprints mean equal answers.
 #[derive(Debug, Default)]
 pub struct Scope {

@@ -17,7 +17,7 @@ use entities::audit_event;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{ConnectionTrait, EntityTrait};
 
-use crate::auth::Principal;
+use crate::identity::Principal;
 use crate::domain::{AccessLevel, AuditAction};
 use crate::error::{Error, Result};
 

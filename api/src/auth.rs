@@ -31,15 +31,13 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use entities::organisation;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 
-use crate::access;
 use crate::config::AuthConfig;
 use crate::domain::{OrganisationKind, Role};
+use crate::identity::Identity;
 use crate::keys::VerificationKey;
 
 /// The claims of a token the hub mints ([`mint`]: `baseline-hub token`, tests).
@@ -58,66 +56,6 @@ pub struct Claims {
     pub iss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
-}
-
-/// An authenticated user, with their organisation as the database describes it.
-#[derive(Clone, Debug)]
-pub struct Principal {
-    pub subject: String,
-    pub organisation: organisation::Model,
-    pub kind: OrganisationKind,
-    pub roles: Vec<Role>,
-}
-
-/// Who is asking. Carried in every request's GraphQL context; the `access` module is
-/// the only code that decides what a caller may see.
-#[derive(Clone, Debug)]
-pub enum Caller {
-    Anonymous,
-    Principal(Arc<Principal>),
-}
-
-impl Caller {
-    pub fn principal(&self) -> Option<&Principal> {
-        match self {
-            Caller::Anonymous => None,
-            Caller::Principal(p) => Some(p),
-        }
-    }
-}
-
-/// A verified token's claims: who, for which organisation (as the token names it), in
-/// which roles (sorted, without repeats).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Identity {
-    pub subject: String,
-    pub kind: OrganisationKind,
-    pub code: String,
-    pub roles: Vec<Role>,
-}
-
-impl Identity {
-    /// The organisation the token names, as the database describes it; a token naming
-    /// an organisation the hub does not know is refused, never treated as anonymous.
-    pub async fn organisation(
-        &self,
-        db: &DatabaseConnection,
-    ) -> Result<organisation::Model, AuthError> {
-        crate::db::organisation_by_code(db, self.kind, &self.code)
-            .await
-            .map_err(AuthError::Lookup)?
-            .ok_or(AuthError::UnknownOrganisation)
-    }
-
-    /// The principal, once its organisation has been read.
-    pub fn principal(&self, organisation: organisation::Model) -> Principal {
-        Principal {
-            subject: self.subject.clone(),
-            organisation,
-            kind: self.kind,
-            roles: self.roles.clone(),
-        }
-    }
 }
 
 /// Why a token was refused. The message is safe to show: it never echoes the token, and
@@ -236,7 +174,8 @@ impl Verifier {
 
     /// Reads the `Authorization` header value (if any) and checks the token: signature,
     /// expiry, issuer, audience, and that its roles are known. No database work, so a
-    /// bad token costs nothing but CPU; `None` means anonymous.
+    /// bad token costs nothing but CPU; `None` means anonymous. Whether the roles fit
+    /// the organisation is the policy's rule, applied next by `admission::identify`.
     pub fn identity(&self, header: Option<&str>) -> Result<Option<Identity>, AuthError> {
         let Some(header) = header else {
             return Ok(None);
@@ -265,9 +204,6 @@ impl Verifier {
             .org
             .ok_or(AuthError::Invalid("token has no organisation (org)"))?;
         let (kind, code) = parse_org_ref(&org).ok_or(AuthError::UnknownOrganisation)?;
-        if let Some(role) = roles.iter().find(|r| !access::role_fits(**r, kind)) {
-            return Err(AuthError::RoleDoesNotFit(*role, kind));
-        }
         Ok(Some(Identity {
             subject,
             kind,

@@ -7,6 +7,7 @@
 //! arrives: bulk writes, imports, the change feed) and `seed` (the demo data).
 
 pub mod access;
+pub mod admission;
 pub mod audit;
 pub mod auth;
 pub mod cache;
@@ -19,6 +20,7 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod identity;
 pub mod keys;
 pub mod partnership;
 pub mod pseudonym;

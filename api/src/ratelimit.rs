@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::auth::Identity;
+use crate::identity::Identity;
 use crate::config::RateLimitConfig;
 use crate::telemetry::{DecisionLabels, Metrics};
 

@@ -46,7 +46,7 @@ use async_graphql::{
 use sea_orm::DatabaseConnection;
 
 use crate::access::Access;
-use crate::auth::Caller;
+use crate::identity::Caller;
 use crate::cache::{Hints, ResponseCache, tags};
 use crate::config::{Disclosure, InspectionCycle, Limits};
 use crate::error::{Error, ErrorCode};

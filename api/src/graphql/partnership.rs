@@ -13,7 +13,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, EntityTrait, UpdateMany};
 
 use super::RequestContext;
 use crate::audit::{self, AuditEvent};
-use crate::auth::Principal;
+use crate::identity::Principal;
 use crate::cache::tags;
 use crate::domain::{AccessLevel, AuditAction};
 use crate::error::{Error, Result};

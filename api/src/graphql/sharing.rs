@@ -408,7 +408,7 @@ async fn finish_write(
     ctx: &Context<'_>,
     rc: &super::RequestContext,
     txn: sea_orm::DatabaseTransaction,
-    principal: &crate::auth::Principal,
+    principal: &crate::identity::Principal,
     level: AccessLevel,
     id: i32,
 ) -> Result<()> {

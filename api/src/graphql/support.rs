@@ -34,7 +34,7 @@ use super::schools::School;
 use super::sharing::organisation_by_ref;
 use super::{RequestContext, loaders, request_context};
 use crate::access::Access;
-use crate::auth::Principal;
+use crate::identity::Principal;
 use crate::cache::tags;
 use crate::domain::AccessLevel;
 use crate::error::{Error, Result};

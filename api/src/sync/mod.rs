@@ -50,7 +50,7 @@ use sha2::{Digest, Sha256};
 
 use crate::access::WriteScope;
 use crate::audit::{self, AuditEvent};
-use crate::auth::Principal;
+use crate::identity::Principal;
 use crate::cache::tags;
 use crate::domain::{AccessLevel, AuditAction};
 use crate::error::{Error, Result};
