@@ -51,7 +51,7 @@ use async_graphql::{
 
 use super::loaders::{EntityBatch, EntityKeys};
 use super::reference::{Indicator, Organisation, Region};
-use super::schools::School;
+use super::figures::School;
 use super::{loaders, request_context};
 use crate::access;
 use crate::error::{Error, Result};

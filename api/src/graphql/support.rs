@@ -30,7 +30,7 @@ use super::loaders::SchoolPage;
 use super::pagination::{KeyCursor, PageRequest, Totals, keyset_page, page_cost};
 use super::partnership::{Written, finish_write, guarded, record_id};
 use super::reference::{Organisation, Region};
-use super::schools::School;
+use super::figures::School;
 use super::sharing::organisation_by_ref;
 use super::{RequestContext, loaders, request_context};
 use crate::access::Access;
