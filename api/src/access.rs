@@ -358,6 +358,22 @@ impl Scope {
         today: NaiveDate,
     ) -> std::result::Result<Scope, sea_orm::DbErr> {
         let rows: Vec<&RoleRow> = roles.iter().map(|r| role_row(*r)).collect();
+        let agreements = if widened_levels(&rows).is_empty() {
+            Vec::new()
+        } else {
+            active_agreements(db, organisation.id, today).await?
+        };
+        Ok(Scope::build(organisation, roles, &agreements))
+    }
+
+    /// The scope of `roles` at `organisation`, given the agreements in force that it
+    /// has received (each with its provider). No I/O: the role rules, tested as tables.
+    fn build(
+        organisation: &organisation::Model,
+        roles: &[Role],
+        agreements: &[(sharing_agreement::Model, organisation::Model)],
+    ) -> Scope {
+        let rows: Vec<&RoleRow> = roles.iter().map(|r| role_row(*r)).collect();
         let mut entries = Vec::new();
         for row in &rows {
             for (level, held) in [
@@ -375,20 +391,9 @@ impl Scope {
                 }
             }
         }
-        let widened_levels: Vec<AccessLevel> = [AccessLevel::Pupil, AccessLevel::School]
-            .into_iter()
-            .filter(|level| {
-                rows.iter().any(|row| {
-                    row.widened_by_agreements
-                        && match level {
-                            AccessLevel::Pupil => row.pupil,
-                            _ => row.school,
-                        }
-                })
-            })
-            .collect();
+        let widened_levels = widened_levels(&rows);
         if !widened_levels.is_empty() {
-            for (agreement, provider) in active_agreements(db, organisation.id, today).await? {
+            for (agreement, provider) in agreements {
                 let Some(level) = AccessLevel::parse(&agreement.access_level) else {
                     continue;
                 };
@@ -400,7 +405,7 @@ impl Scope {
                     provider: format!("{}:{}", provider.kind, provider.code),
                 };
                 entries.extend(
-                    organisation_grants(&provider, level)
+                    organisation_grants(provider, level)
                         .into_iter()
                         .map(|grant| ScopeEntry {
                             level,
@@ -412,11 +417,11 @@ impl Scope {
         }
         let aggregate = rows.iter().any(|row| row.aggregate);
         let fingerprint = fingerprint(organisation.id, roles, &entries, aggregate);
-        Ok(Scope {
+        Scope {
             entries,
             aggregate,
             fingerprint,
-        })
+        }
     }
 
     /// A digest of everything a resolver may consult about the caller apart from its
@@ -425,6 +430,23 @@ impl Scope {
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
     }
+}
+
+/// The levels at which agreements widen these roles' scope: those a role holds and
+/// may have widened.
+fn widened_levels(rows: &[&RoleRow]) -> Vec<AccessLevel> {
+    [AccessLevel::Pupil, AccessLevel::School]
+        .into_iter()
+        .filter(|level| {
+            rows.iter().any(|row| {
+                row.widened_by_agreements
+                    && match level {
+                        AccessLevel::Pupil => row.pupil,
+                        _ => row.school,
+                    }
+            })
+        })
+        .collect()
 }
 
 fn fingerprint(
@@ -1188,6 +1210,134 @@ mod tests {
                 "{role}"
             );
         }
+    }
+
+    /// A principal holding `roles` at `organisation`, with the scope those roles give
+    /// it there (no agreements).
+    fn caller(organisation: &organisation::Model, roles: &[Role]) -> Access {
+        let kind = OrganisationKind::parse(&organisation.kind).expect("a known kind");
+        let principal = Principal {
+            subject: "someone".into(),
+            organisation: organisation.clone(),
+            kind,
+            roles: roles.to_vec(),
+        };
+        let scope = Scope::build(organisation, roles, &[]);
+        Access::new(Arc::new(principal), Arc::new(scope))
+    }
+
+    /// DESIGN.md's role table as each role's holder meets it, at an organisation of the
+    /// kind it acts for: what it reads, and what it may do. Every role has a row.
+    #[test]
+    fn each_role_reads_and_does_what_the_role_table_says() {
+        const REGION: &str = "E12000008";
+        // role, acts for; reads PUPIL, SCHOOL, AGGREGATE; writes data, administers the
+        // hub, takes part in partnership records, is an officer of its organisation,
+        // manages its organisation's sharing agreements, is an RSC officer of its region.
+        #[rustfmt::skip]
+        let table: &[(Role, K, [bool; 3], [bool; 6])] = &[
+            (Role::HubAdmin,     K::Hub,            [false, false, true ], [false, true,  true,  false, true,  false]),
+            (Role::LaOfficer,    K::LocalAuthority, [true,  true,  true ], [true,  false, true,  true,  true,  false]),
+            (Role::TrustOfficer, K::Trust,          [true,  true,  true ], [true,  false, true,  true,  true,  false]),
+            (Role::RscOfficer,   K::RscOffice,      [false, true,  true ], [false, false, true,  false, false, true ]),
+            (Role::Inspector,    K::Inspectorate,   [false, true,  true ], [false, false, true,  false, false, false]),
+            (Role::SchoolLeader, K::School,         [true,  true,  true ], [true,  false, true,  true,  true,  false]),
+            (Role::Analyst,      K::Other,          [false, false, true ], [false, false, true,  false, false, false]),
+            (Role::SyncAgent,    K::LocalAuthority, [false, false, false], [true,  false, false, false, false, false]),
+        ];
+        assert_eq!(table.len(), Role::ALL.len(), "a row for every role");
+        for (role, kind, reads, does) in table {
+            let code = if *kind == K::School { "100000" } else { "X1" };
+            let own = org(7, *kind, code, REGION);
+            let access = caller(&own, &[*role]);
+            let got_reads = [
+                access.has_any(AccessLevel::Pupil),
+                access.has_any(AccessLevel::School),
+                access.has_aggregate(),
+            ];
+            let got_does = [
+                access.require_writer().is_ok(),
+                access.require_admin().is_ok(),
+                access.require_partner().is_ok(),
+                access.is_officer_of(own.id),
+                access.may_manage_agreements_of(&own),
+                access.is_rsc_officer_for(REGION),
+            ];
+            assert_eq!((got_reads, got_does), (*reads, *does), "{role} at {kind}");
+        }
+    }
+
+    /// Each role against each kind of organisation: only its own kind, or any for the
+    /// roles that belong to no particular kind.
+    #[test]
+    fn each_role_fits_exactly_the_kinds_it_acts_for() {
+        let table: &[(Role, &[K])] = &[
+            (Role::HubAdmin, &[K::Hub]),
+            (Role::LaOfficer, &[K::LocalAuthority]),
+            (Role::TrustOfficer, &[K::Trust]),
+            (Role::RscOfficer, &[K::RscOffice]),
+            (Role::Inspector, &[K::Inspectorate]),
+            (Role::SchoolLeader, &[K::School]),
+            (Role::Analyst, K::ALL),
+            (Role::SyncAgent, K::ALL),
+        ];
+        assert_eq!(table.len(), Role::ALL.len(), "a row for every role");
+        for (role, fits) in table {
+            for kind in K::ALL {
+                assert_eq!(role_fits(*role, *kind), fits.contains(kind), "{role} at {kind}");
+            }
+        }
+    }
+
+    /// Who may pair a school's head with a buddy: its leaders, its LA's or trust's
+    /// officers, its region's RSC officers; nobody else, whatever their role.
+    #[test]
+    fn buddy_pairings_are_made_by_the_schools_own_officers_or_its_rsc_office() {
+        let mut school = school::Model {
+            urn: 100000,
+            name: "x".into(),
+            phase: "PRIMARY".into(),
+            establishment_type: "ACADEMY_CONVERTER".into(),
+            la_id: 1,
+            trust_id: Some(2),
+            diocese_id: None,
+            region_code: "E12000008".into(),
+            is_open: true,
+            pupils_on_roll: 100,
+            last_inspection_date: None,
+        };
+        let la = org(1, K::LocalAuthority, "852", "E12000008");
+        let other_la = org(11, K::LocalAuthority, "850", "E12000008");
+        let trust = org(2, K::Trust, "T1", "E12000008");
+        let own_school = org(3, K::School, "100000", "E12000008");
+        let other_school = org(13, K::School, "100001", "E12000008");
+        let rsc = org(4, K::RscOffice, "RSC-SE", "E12000008");
+        let other_rsc = org(14, K::RscOffice, "RSC-SW", "E12000009");
+        let inspectorate = org(5, K::Inspectorate, "INS-SE", "E12000008");
+        let table: &[(&organisation::Model, Role, bool)] = &[
+            (&own_school, Role::SchoolLeader, true),
+            (&other_school, Role::SchoolLeader, false),
+            (&la, Role::LaOfficer, true),
+            (&other_la, Role::LaOfficer, false),
+            (&trust, Role::TrustOfficer, true),
+            (&rsc, Role::RscOfficer, true),
+            (&other_rsc, Role::RscOfficer, false),
+            (&inspectorate, Role::Inspector, false),
+            (&la, Role::SyncAgent, false),
+            (&la, Role::Analyst, false),
+        ];
+        for (organisation, role, allowed) in table {
+            let access = caller(organisation, &[*role]);
+            assert_eq!(
+                access.require_pairing_writer(&school).is_ok(),
+                *allowed,
+                "{role} at {}",
+                organisation.code
+            );
+        }
+        // A trust officer of another trust.
+        school.trust_id = Some(99);
+        assert!(caller(&trust, &[Role::TrustOfficer]).require_pairing_writer(&school).is_err());
     }
 
     #[test]
