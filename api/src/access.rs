@@ -56,6 +56,19 @@ pub struct RoleRow {
     /// Whether it may write data (figures, pupil records) within its organisation's
     /// write scope ([`WriteScope`]).
     pub writes_data: bool,
+    /// Hub administration: the audit log, every sharing agreement and sync run, and
+    /// the agreements of any provider.
+    pub administers: bool,
+    /// An officer of its organisation: makes and revokes the organisation's sharing
+    /// agreements, writes its partnership records, pairs its schools' heads with
+    /// buddies.
+    pub officer: bool,
+    /// The broker of support in its region: writes the region's support records,
+    /// buddy pairings and expert directory, and reviews what is shared with its office.
+    pub brokers_support: bool,
+    /// Takes part in partnership records at all. A sync service account does not: it
+    /// exists to push data, not to take part.
+    pub partner: bool,
 }
 
 use OrganisationKind as K;
@@ -72,6 +85,10 @@ pub const ROLE_TABLE: &[RoleRow] = &[
         aggregate: true,
         widened_by_agreements: false,
         writes_data: false,
+        administers: true,
+        officer: false,
+        brokers_support: false,
+        partner: true,
     },
     RoleRow {
         role: Role::LaOfficer,
@@ -81,6 +98,10 @@ pub const ROLE_TABLE: &[RoleRow] = &[
         aggregate: true,
         widened_by_agreements: true,
         writes_data: true,
+        administers: false,
+        officer: true,
+        brokers_support: false,
+        partner: true,
     },
     RoleRow {
         role: Role::TrustOfficer,
@@ -90,6 +111,10 @@ pub const ROLE_TABLE: &[RoleRow] = &[
         aggregate: true,
         widened_by_agreements: true,
         writes_data: true,
+        administers: false,
+        officer: true,
+        brokers_support: false,
+        partner: true,
     },
     RoleRow {
         role: Role::RscOfficer,
@@ -99,6 +124,10 @@ pub const ROLE_TABLE: &[RoleRow] = &[
         aggregate: true,
         widened_by_agreements: true,
         writes_data: false,
+        administers: false,
+        officer: false,
+        brokers_support: true,
+        partner: true,
     },
     RoleRow {
         role: Role::Inspector,
@@ -108,6 +137,10 @@ pub const ROLE_TABLE: &[RoleRow] = &[
         aggregate: true,
         widened_by_agreements: true,
         writes_data: false,
+        administers: false,
+        officer: false,
+        brokers_support: false,
+        partner: true,
     },
     RoleRow {
         role: Role::SchoolLeader,
@@ -117,6 +150,10 @@ pub const ROLE_TABLE: &[RoleRow] = &[
         aggregate: true,
         widened_by_agreements: true,
         writes_data: true,
+        administers: false,
+        officer: true,
+        brokers_support: false,
+        partner: true,
     },
     RoleRow {
         role: Role::Analyst,
@@ -126,6 +163,10 @@ pub const ROLE_TABLE: &[RoleRow] = &[
         aggregate: true,
         widened_by_agreements: false,
         writes_data: false,
+        administers: false,
+        officer: false,
+        brokers_support: false,
+        partner: true,
     },
     RoleRow {
         role: Role::SyncAgent,
@@ -135,15 +176,40 @@ pub const ROLE_TABLE: &[RoleRow] = &[
         aggregate: false,
         widened_by_agreements: false,
         writes_data: true,
+        administers: false,
+        officer: false,
+        brokers_support: false,
+        partner: false,
     },
 ];
 
-/// The role table's row for a role.
+/// The role table's row for a role. There is no fallback row: [`ROLE_TABLE`] holds
+/// every role once, in `Role`'s own order (checked below when the crate compiles), so
+/// a role added to `domain::Role` without a row here does not build, rather than
+/// running with some other role's rights.
 pub fn role_row(role: Role) -> &'static RoleRow {
-    ROLE_TABLE
-        .iter()
-        .find(|row| row.role == role)
-        .unwrap_or(&ROLE_TABLE[ROLE_TABLE.len() - 1])
+    &ROLE_TABLE[role as usize]
+}
+
+/// [`role_row`]'s index is exact: one row per role, at the role's position.
+const _: () = {
+    assert!(
+        ROLE_TABLE.len() == Role::ALL.len(),
+        "ROLE_TABLE needs one row for every Role"
+    );
+    let mut i = 0;
+    while i < ROLE_TABLE.len() {
+        assert!(
+            ROLE_TABLE[i].role as usize == i,
+            "ROLE_TABLE lists the roles in Role's order"
+        );
+        i += 1;
+    }
+};
+
+/// Whether one of the principal's roles has `column` in the role table.
+fn holds(principal: &Principal, column: fn(&RoleRow) -> bool) -> bool {
+    principal.roles.iter().any(|r| column(role_row(*r)))
 }
 
 /// Whether a role may be held by someone acting for this kind of organisation. A token
@@ -272,6 +338,13 @@ pub fn organisation_grants(organisation: &organisation::Model, level: AccessLeve
             .collect(),
         _ => Vec::new(),
     }
+}
+
+/// Whether a sharing agreement may grant `level`: PUPIL or SCHOOL scope, never
+/// AGGREGATE — aggregate figures are open to every partner already, under disclosure
+/// control, and an agreement must not become a way around that control.
+pub fn may_share(level: AccessLevel) -> bool {
+    level != AccessLevel::Aggregate
 }
 
 /// What an organisation may write: the data it holds. An LA holds its maintained
@@ -565,6 +638,25 @@ impl Access {
         }
     }
 
+    /// The figures of one area, asked for directly: a school's need SCHOOL scope over
+    /// the school, a wider area's (LA, region, England) AGGREGATE access. `school`
+    /// reads the school; it is awaited only for a school, before the check (so a school
+    /// that does not exist is `NOT_FOUND` first), and what it read is returned.
+    pub async fn require_area(
+        &self,
+        level: GeographicLevel,
+        school: impl Future<Output = Result<school::Model>>,
+    ) -> Result<Option<school::Model>> {
+        if level == GeographicLevel::School {
+            let school = school.await?;
+            self.require_school(&school)?;
+            Ok(Some(school))
+        } else {
+            self.require_aggregate()?;
+            Ok(None)
+        }
+    }
+
     /// Pupil records at a school: allowed if a grant covers the school, or if the caller
     /// may see pupils by residence (the list is then cut down to those residents).
     pub fn require_pupils_at(&self, school: &school::Model) -> Result<()> {
@@ -661,11 +753,8 @@ impl Access {
         let Some(principal) = self.principal() else {
             return false;
         };
-        principal.roles.contains(&Role::HubAdmin)
-            || (principal.organisation.id == provider.id
-                && principal.roles.iter().any(|r| {
-                    matches!(r, Role::LaOfficer | Role::TrustOfficer | Role::SchoolLeader)
-                }))
+        holds(principal, |r| r.administers)
+            || (principal.organisation.id == provider.id && holds(principal, |r| r.officer))
     }
 
     /// SQL over `sharing_agreement`: a hub administrator sees every agreement, anyone
@@ -673,7 +762,7 @@ impl Access {
     pub fn visible_agreements(&self) -> Condition {
         use sharing_agreement::Column;
         match self.principal() {
-            Some(p) if p.roles.contains(&Role::HubAdmin) => Condition::all(),
+            Some(p) if holds(p, |r| r.administers) => Condition::all(),
             Some(p) => Condition::any()
                 .add(Column::ProviderId.eq(p.organisation.id))
                 .add(Column::ConsumerId.eq(p.organisation.id)),
@@ -700,7 +789,7 @@ impl Access {
     pub fn visible_sync_runs(&self) -> Result<Condition> {
         use entities::sync_run::Column;
         let principal = self.require_principal()?;
-        Ok(if principal.roles.contains(&Role::HubAdmin) {
+        Ok(if holds(principal, |r| r.administers) {
             Condition::all()
         } else {
             Condition::all().add(Column::OrganisationId.eq(principal.organisation.id))
@@ -710,7 +799,7 @@ impl Access {
     /// Hub administration: the audit log, every agreement.
     pub fn require_admin(&self) -> Result<&Principal> {
         let principal = self.require_principal()?;
-        if principal.roles.contains(&Role::HubAdmin) {
+        if holds(principal, |r| r.administers) {
             Ok(principal)
         } else {
             Err(Error::Forbidden("this needs the HUB_ADMIN role".to_owned()))
@@ -729,21 +818,18 @@ impl Access {
 // `visible_…` for the SQL condition of a list (and its `totalCount`).
 //
 // Writing follows DESIGN.md's role table: an organisation's officers (`LA_OFFICER`,
-// `TRUST_OFFICER`, `SCHOOL_LEADER`, see [`OFFICERS`]) write its own records;
+// `TRUST_OFFICER`, `SCHOOL_LEADER`: the `officer` column) write its own records;
 // `RSC_OFFICER` writes the support records of its region (requests, offers, matches,
 // buddy pairings, the expert directory) and reviews what is shared with its office;
 // `INSPECTOR`, `ANALYST` and `SYNC_AGENT` write none. A sync service account reads none
 // either: it exists to push data, not to take part.
-
-/// The roles that write their own organisation's records.
-pub const OFFICERS: &[Role] = &[Role::LaOfficer, Role::TrustOfficer, Role::SchoolLeader];
 
 impl Access {
     /// A person taking part in the partnership: authenticated, with a role other than
     /// `SYNC_AGENT`.
     pub fn require_partner(&self) -> Result<&Principal> {
         let principal = self.require_principal()?;
-        if principal.roles.iter().any(|r| *r != Role::SyncAgent) {
+        if holds(principal, |r| r.partner) {
             Ok(principal)
         } else {
             Err(Error::Forbidden(
@@ -759,14 +845,14 @@ impl Access {
     /// Whether the caller is one of the organisation's officers.
     pub fn is_officer_of(&self, organisation_id: i32) -> bool {
         self.principal().is_some_and(|p| {
-            p.organisation.id == organisation_id && p.roles.iter().any(|r| OFFICERS.contains(r))
+            p.organisation.id == organisation_id && holds(p, |r| r.officer)
         })
     }
 
     /// Whether the caller is an RSC officer of the region: the broker of support there.
     pub fn is_rsc_officer_for(&self, region_code: &str) -> bool {
         self.principal().is_some_and(|p| {
-            p.roles.contains(&Role::RscOfficer)
+            holds(p, |r| r.brokers_support)
                 && p.organisation.region_code.as_deref() == Some(region_code)
         })
     }
@@ -874,10 +960,7 @@ impl Access {
         partners: &[i32],
     ) -> Result<&Principal> {
         let principal = self.require_partner()?;
-        let writes = principal
-            .roles
-            .iter()
-            .any(|r| OFFICERS.contains(r) || *r == Role::RscOfficer);
+        let writes = holds(principal, |r| r.officer || r.brokers_support);
         if writes
             && principal.organisation.id != evaluation.organisation_id
             && in_audience(principal, evaluation, partners)
@@ -1089,12 +1172,13 @@ impl Access {
     pub fn require_pairing_writer(&self, school: &school::Model) -> Result<&Principal> {
         let principal = self.require_partner()?;
         let org = &principal.organisation;
-        let has = |role| principal.roles.contains(&role);
-        let allowed = (has(Role::SchoolLeader)
-            && principal.kind == K::School
-            && org.code == school.urn.to_string())
-            || (has(Role::LaOfficer) && org.id == school.la_id)
-            || (has(Role::TrustOfficer) && Some(org.id) == school.trust_id)
+        // The school itself, its LA or its trust. Each officer role acts only for its
+        // own kind of organisation (`role_fits`), so an officer of one of these is a
+        // school leader, an LA officer or a trust officer respectively.
+        let holds_school = (principal.kind == K::School && org.code == school.urn.to_string())
+            || org.id == school.la_id
+            || Some(org.id) == school.trust_id;
+        let allowed = (holds(principal, |r| r.officer) && holds_school)
             || self.is_rsc_officer_for(&school.region_code);
         if allowed {
             Ok(principal)
@@ -1202,13 +1286,9 @@ mod tests {
     }
 
     #[test]
-    fn every_role_has_exactly_one_row() {
+    fn every_role_has_its_own_row() {
         for role in Role::ALL {
-            assert_eq!(
-                ROLE_TABLE.iter().filter(|r| r.role == *role).count(),
-                1,
-                "{role}"
-            );
+            assert_eq!(role_row(*role).role, *role);
         }
     }
 

@@ -697,8 +697,7 @@ pub(super) async fn area_figures(
     area: &AreaInput,
     selection: FigureSelection,
 ) -> Result<Vec<observation::Model>> {
-    let access = rc.access();
-    if area.level == GeographicLevel::School {
+    let school = async {
         let school = area
             .code
             .parse::<i32>()
@@ -707,12 +706,10 @@ pub(super) async fn area_figures(
         let school = match school {
             Some(query) => query.await?,
             None => None,
-        }
-        .ok_or_else(|| Error::NotFound(format!("school {}", area.code)))?;
-        access.require_school(&school)?;
-    } else {
-        access.require_aggregate()?;
-    }
+        };
+        school.ok_or_else(|| Error::NotFound(format!("school {}", area.code)))
+    };
+    rc.access().require_area(area.level, school).await?;
     rc.reads_figures(selection.indicators.as_deref());
     let query = figures_query(&selection)
         .filter(observation::Column::GeographicLevel.eq(area.level.as_str()))

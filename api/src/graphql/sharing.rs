@@ -320,7 +320,7 @@ impl SharingMutation {
                 input.provider
             )));
         }
-        if input.access_level == AccessLevel::Aggregate {
+        if !access::may_share(input.access_level) {
             return Err(Error::bad_input(
                 "AGGREGATE figures are open to every partner; share PUPIL or SCHOOL access",
             ));
