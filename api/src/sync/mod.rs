@@ -30,7 +30,9 @@
 //!   second. SQLite serialises writers anyway.
 //!
 //! Writers invalidate cached answers themselves after commit, with
-//! [`Outcome::invalidation_tags`]: this module knows nothing of the cache.
+//! [`Outcome::invalidation_tags`]: this module names the tags its writes touched (the
+//! cache's tag vocabulary, `cache::tags`) but never calls the cache, so an import run
+//! from the command line and a mutation invalidate the same way.
 
 pub mod feed;
 pub mod import;
