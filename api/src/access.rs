@@ -844,9 +844,8 @@ impl Access {
 
     /// Whether the caller is one of the organisation's officers.
     pub fn is_officer_of(&self, organisation_id: i32) -> bool {
-        self.principal().is_some_and(|p| {
-            p.organisation.id == organisation_id && holds(p, |r| r.officer)
-        })
+        self.principal()
+            .is_some_and(|p| p.organisation.id == organisation_id && holds(p, |r| r.officer))
     }
 
     /// Whether the caller is an RSC officer of the region: the broker of support there.
@@ -1364,7 +1363,11 @@ mod tests {
         assert_eq!(table.len(), Role::ALL.len(), "a row for every role");
         for (role, fits) in table {
             for kind in K::ALL {
-                assert_eq!(role_fits(*role, *kind), fits.contains(kind), "{role} at {kind}");
+                assert_eq!(
+                    role_fits(*role, *kind),
+                    fits.contains(kind),
+                    "{role} at {kind}"
+                );
             }
         }
     }
@@ -1417,7 +1420,11 @@ mod tests {
         }
         // A trust officer of another trust.
         school.trust_id = Some(99);
-        assert!(caller(&trust, &[Role::TrustOfficer]).require_pairing_writer(&school).is_err());
+        assert!(
+            caller(&trust, &[Role::TrustOfficer])
+                .require_pairing_writer(&school)
+                .is_err()
+        );
     }
 
     #[test]

@@ -52,10 +52,10 @@ use sha2::{Digest, Sha256};
 
 use crate::access::WriteScope;
 use crate::audit::{self, AuditEvent};
-use crate::identity::Principal;
 use crate::cache::tags;
 use crate::domain::{AccessLevel, AuditAction};
 use crate::error::{Error, Result};
+use crate::identity::Principal;
 use rows::{Figure, FigureKey, Problems, PupilRow};
 
 /// The longest idempotency key accepted.
