@@ -295,8 +295,9 @@ async fn rate_limit(
 }
 
 /// The caller's access: the request's cache snapshot is taken, then the organisation
-/// and scope are read — from memory when the cache remembers them and may be trusted,
-/// else from the database (refused at once while the database is known to be down).
+/// and scope are read — from memory when admission remembers them and the snapshot
+/// trusts memory, else from the database (refused at once while the database is known
+/// to be down).
 async fn authorise(
     state: &AppState,
     identity: Option<Identity>,
