@@ -2,7 +2,7 @@
 //!
 //! DESIGN.md's role table is [`ROLE_TABLE`] below, row for row. A caller's rights are
 //! worked out into a [`Scope`] (shared by everyone with the same organisation and
-//! roles, and remembered between requests by `cache::Sessions`), carried per request in
+//! roles, and remembered between requests by `admission`), carried per request in
 //! an [`Access`]: for each of the three levels
 //! (`PUPIL`, `SCHOOL`, `AGGREGATE`) the set of [`Grant`]s it holds, each saying where it
 //! came from (a role, or a sharing agreement). Resolvers then ask `Access` one of two
@@ -35,9 +35,9 @@ use entities::{
 use sea_orm::sea_query::{Expr, ExprTrait, Query as SqlQuery, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
 
-use crate::auth::{Caller, Principal};
 use crate::domain::{AccessLevel, EstablishmentType, GeographicLevel, OrganisationKind, Role};
 use crate::error::{Error, Result};
+use crate::identity::{Caller, Principal};
 use crate::partnership::{Audience, SelfEvaluationStatus};
 
 /// One row of the role table (DESIGN.md, Access).
@@ -56,6 +56,19 @@ pub struct RoleRow {
     /// Whether it may write data (figures, pupil records) within its organisation's
     /// write scope ([`WriteScope`]).
     pub writes_data: bool,
+    /// Hub administration: the audit log, every sharing agreement and sync run, and
+    /// the agreements of any provider.
+    pub administers: bool,
+    /// An officer of its organisation: makes and revokes the organisation's sharing
+    /// agreements, writes its partnership records, pairs its schools' heads with
+    /// buddies.
+    pub officer: bool,
+    /// The broker of support in its region: writes the region's support records,
+    /// buddy pairings and expert directory, and reviews what is shared with its office.
+    pub brokers_support: bool,
+    /// Takes part in partnership records at all. A sync service account does not: it
+    /// exists to push data, not to take part.
+    pub partner: bool,
 }
 
 use OrganisationKind as K;
@@ -72,6 +85,10 @@ pub const ROLE_TABLE: &[RoleRow] = &[
         aggregate: true,
         widened_by_agreements: false,
         writes_data: false,
+        administers: true,
+        officer: false,
+        brokers_support: false,
+        partner: true,
     },
     RoleRow {
         role: Role::LaOfficer,
@@ -81,6 +98,10 @@ pub const ROLE_TABLE: &[RoleRow] = &[
         aggregate: true,
         widened_by_agreements: true,
         writes_data: true,
+        administers: false,
+        officer: true,
+        brokers_support: false,
+        partner: true,
     },
     RoleRow {
         role: Role::TrustOfficer,
@@ -90,6 +111,10 @@ pub const ROLE_TABLE: &[RoleRow] = &[
         aggregate: true,
         widened_by_agreements: true,
         writes_data: true,
+        administers: false,
+        officer: true,
+        brokers_support: false,
+        partner: true,
     },
     RoleRow {
         role: Role::RscOfficer,
@@ -99,6 +124,10 @@ pub const ROLE_TABLE: &[RoleRow] = &[
         aggregate: true,
         widened_by_agreements: true,
         writes_data: false,
+        administers: false,
+        officer: false,
+        brokers_support: true,
+        partner: true,
     },
     RoleRow {
         role: Role::Inspector,
@@ -108,6 +137,10 @@ pub const ROLE_TABLE: &[RoleRow] = &[
         aggregate: true,
         widened_by_agreements: true,
         writes_data: false,
+        administers: false,
+        officer: false,
+        brokers_support: false,
+        partner: true,
     },
     RoleRow {
         role: Role::SchoolLeader,
@@ -117,6 +150,10 @@ pub const ROLE_TABLE: &[RoleRow] = &[
         aggregate: true,
         widened_by_agreements: true,
         writes_data: true,
+        administers: false,
+        officer: true,
+        brokers_support: false,
+        partner: true,
     },
     RoleRow {
         role: Role::Analyst,
@@ -126,6 +163,10 @@ pub const ROLE_TABLE: &[RoleRow] = &[
         aggregate: true,
         widened_by_agreements: false,
         writes_data: false,
+        administers: false,
+        officer: false,
+        brokers_support: false,
+        partner: true,
     },
     RoleRow {
         role: Role::SyncAgent,
@@ -135,15 +176,40 @@ pub const ROLE_TABLE: &[RoleRow] = &[
         aggregate: false,
         widened_by_agreements: false,
         writes_data: true,
+        administers: false,
+        officer: false,
+        brokers_support: false,
+        partner: false,
     },
 ];
 
-/// The role table's row for a role.
+/// The role table's row for a role. There is no fallback row: [`ROLE_TABLE`] holds
+/// every role once, in `Role`'s own order (checked below when the crate compiles), so
+/// a role added to `domain::Role` without a row here does not build, rather than
+/// running with some other role's rights.
 pub fn role_row(role: Role) -> &'static RoleRow {
-    ROLE_TABLE
-        .iter()
-        .find(|row| row.role == role)
-        .unwrap_or(&ROLE_TABLE[ROLE_TABLE.len() - 1])
+    &ROLE_TABLE[role as usize]
+}
+
+/// [`role_row`]'s index is exact: one row per role, at the role's position.
+const _: () = {
+    assert!(
+        ROLE_TABLE.len() == Role::ALL.len(),
+        "ROLE_TABLE needs one row for every Role"
+    );
+    let mut i = 0;
+    while i < ROLE_TABLE.len() {
+        assert!(
+            ROLE_TABLE[i].role as usize == i,
+            "ROLE_TABLE lists the roles in Role's order"
+        );
+        i += 1;
+    }
+};
+
+/// Whether one of the principal's roles has `column` in the role table.
+fn holds(principal: &Principal, column: fn(&RoleRow) -> bool) -> bool {
+    principal.roles.iter().any(|r| column(role_row(*r)))
 }
 
 /// Whether a role may be held by someone acting for this kind of organisation. A token
@@ -274,6 +340,13 @@ pub fn organisation_grants(organisation: &organisation::Model, level: AccessLeve
     }
 }
 
+/// Whether a sharing agreement may grant `level`: PUPIL or SCHOOL scope, never
+/// AGGREGATE — aggregate figures are open to every partner already, under disclosure
+/// control, and an agreement must not become a way around that control.
+pub fn may_share(level: AccessLevel) -> bool {
+    level != AccessLevel::Aggregate
+}
+
 /// What an organisation may write: the data it holds. An LA holds its maintained
 /// schools' data and publishes its own LA figures; a trust holds its academies'; a
 /// school its own. Writing follows holding, not reading: an LA reads every school in its
@@ -339,7 +412,7 @@ pub struct ScopeEntry {
 ///
 /// Nothing in it depends on who the person is, so every caller with the same
 /// organisation and roles shares one `Scope` — which is why the hub can remember it
-/// between requests (`cache::Sessions`) and why its [`Scope::fingerprint`] is the access
+/// between requests (`admission`) and why its [`Scope::fingerprint`] is the access
 /// part of a response-cache key: equal fingerprints mean equal answers.
 #[derive(Debug, Default)]
 pub struct Scope {
@@ -358,6 +431,22 @@ impl Scope {
         today: NaiveDate,
     ) -> std::result::Result<Scope, sea_orm::DbErr> {
         let rows: Vec<&RoleRow> = roles.iter().map(|r| role_row(*r)).collect();
+        let agreements = if widened_levels(&rows).is_empty() {
+            Vec::new()
+        } else {
+            active_agreements(db, organisation.id, today).await?
+        };
+        Ok(Scope::build(organisation, roles, &agreements))
+    }
+
+    /// The scope of `roles` at `organisation`, given the agreements in force that it
+    /// has received (each with its provider). No I/O: the role rules, tested as tables.
+    fn build(
+        organisation: &organisation::Model,
+        roles: &[Role],
+        agreements: &[(sharing_agreement::Model, organisation::Model)],
+    ) -> Scope {
+        let rows: Vec<&RoleRow> = roles.iter().map(|r| role_row(*r)).collect();
         let mut entries = Vec::new();
         for row in &rows {
             for (level, held) in [
@@ -375,20 +464,9 @@ impl Scope {
                 }
             }
         }
-        let widened_levels: Vec<AccessLevel> = [AccessLevel::Pupil, AccessLevel::School]
-            .into_iter()
-            .filter(|level| {
-                rows.iter().any(|row| {
-                    row.widened_by_agreements
-                        && match level {
-                            AccessLevel::Pupil => row.pupil,
-                            _ => row.school,
-                        }
-                })
-            })
-            .collect();
+        let widened_levels = widened_levels(&rows);
         if !widened_levels.is_empty() {
-            for (agreement, provider) in active_agreements(db, organisation.id, today).await? {
+            for (agreement, provider) in agreements {
                 let Some(level) = AccessLevel::parse(&agreement.access_level) else {
                     continue;
                 };
@@ -400,7 +478,7 @@ impl Scope {
                     provider: format!("{}:{}", provider.kind, provider.code),
                 };
                 entries.extend(
-                    organisation_grants(&provider, level)
+                    organisation_grants(provider, level)
                         .into_iter()
                         .map(|grant| ScopeEntry {
                             level,
@@ -412,11 +490,11 @@ impl Scope {
         }
         let aggregate = rows.iter().any(|row| row.aggregate);
         let fingerprint = fingerprint(organisation.id, roles, &entries, aggregate);
-        Ok(Scope {
+        Scope {
             entries,
             aggregate,
             fingerprint,
-        })
+        }
     }
 
     /// A digest of everything a resolver may consult about the caller apart from its
@@ -425,6 +503,23 @@ impl Scope {
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
     }
+}
+
+/// The levels at which agreements widen these roles' scope: those a role holds and
+/// may have widened.
+fn widened_levels(rows: &[&RoleRow]) -> Vec<AccessLevel> {
+    [AccessLevel::Pupil, AccessLevel::School]
+        .into_iter()
+        .filter(|level| {
+            rows.iter().any(|row| {
+                row.widened_by_agreements
+                    && match level {
+                        AccessLevel::Pupil => row.pupil,
+                        _ => row.school,
+                    }
+            })
+        })
+        .collect()
 }
 
 fn fingerprint(
@@ -440,7 +535,7 @@ fn fingerprint(
     let mut grants: Vec<String> = entries.iter().map(|e| format!("{e:?}")).collect();
     grants.sort();
     let text = format!("{organisation_id}|{roles:?}|{grants:?}|{aggregate}");
-    crate::cache::hex(&Sha256::digest(text.as_bytes()))
+    crate::digest::hex(&Sha256::digest(text.as_bytes()))
 }
 
 /// What one caller may read: its [`Scope`] and, for the few decisions that depend on
@@ -543,6 +638,25 @@ impl Access {
         }
     }
 
+    /// The figures of one area, asked for directly: a school's need SCHOOL scope over
+    /// the school, a wider area's (LA, region, England) AGGREGATE access. `school`
+    /// reads the school; it is awaited only for a school, before the check (so a school
+    /// that does not exist is `NOT_FOUND` first), and what it read is returned.
+    pub async fn require_area(
+        &self,
+        level: GeographicLevel,
+        school: impl Future<Output = Result<school::Model>>,
+    ) -> Result<Option<school::Model>> {
+        if level == GeographicLevel::School {
+            let school = school.await?;
+            self.require_school(&school)?;
+            Ok(Some(school))
+        } else {
+            self.require_aggregate()?;
+            Ok(None)
+        }
+    }
+
     /// Pupil records at a school: allowed if a grant covers the school, or if the caller
     /// may see pupils by residence (the list is then cut down to those residents).
     pub fn require_pupils_at(&self, school: &school::Model) -> Result<()> {
@@ -639,11 +753,8 @@ impl Access {
         let Some(principal) = self.principal() else {
             return false;
         };
-        principal.roles.contains(&Role::HubAdmin)
-            || (principal.organisation.id == provider.id
-                && principal.roles.iter().any(|r| {
-                    matches!(r, Role::LaOfficer | Role::TrustOfficer | Role::SchoolLeader)
-                }))
+        holds(principal, |r| r.administers)
+            || (principal.organisation.id == provider.id && holds(principal, |r| r.officer))
     }
 
     /// SQL over `sharing_agreement`: a hub administrator sees every agreement, anyone
@@ -651,7 +762,7 @@ impl Access {
     pub fn visible_agreements(&self) -> Condition {
         use sharing_agreement::Column;
         match self.principal() {
-            Some(p) if p.roles.contains(&Role::HubAdmin) => Condition::all(),
+            Some(p) if holds(p, |r| r.administers) => Condition::all(),
             Some(p) => Condition::any()
                 .add(Column::ProviderId.eq(p.organisation.id))
                 .add(Column::ConsumerId.eq(p.organisation.id)),
@@ -678,7 +789,7 @@ impl Access {
     pub fn visible_sync_runs(&self) -> Result<Condition> {
         use entities::sync_run::Column;
         let principal = self.require_principal()?;
-        Ok(if principal.roles.contains(&Role::HubAdmin) {
+        Ok(if holds(principal, |r| r.administers) {
             Condition::all()
         } else {
             Condition::all().add(Column::OrganisationId.eq(principal.organisation.id))
@@ -688,7 +799,7 @@ impl Access {
     /// Hub administration: the audit log, every agreement.
     pub fn require_admin(&self) -> Result<&Principal> {
         let principal = self.require_principal()?;
-        if principal.roles.contains(&Role::HubAdmin) {
+        if holds(principal, |r| r.administers) {
             Ok(principal)
         } else {
             Err(Error::Forbidden("this needs the HUB_ADMIN role".to_owned()))
@@ -707,21 +818,18 @@ impl Access {
 // `visible_…` for the SQL condition of a list (and its `totalCount`).
 //
 // Writing follows DESIGN.md's role table: an organisation's officers (`LA_OFFICER`,
-// `TRUST_OFFICER`, `SCHOOL_LEADER`, see [`OFFICERS`]) write its own records;
+// `TRUST_OFFICER`, `SCHOOL_LEADER`: the `officer` column) write its own records;
 // `RSC_OFFICER` writes the support records of its region (requests, offers, matches,
 // buddy pairings, the expert directory) and reviews what is shared with its office;
 // `INSPECTOR`, `ANALYST` and `SYNC_AGENT` write none. A sync service account reads none
 // either: it exists to push data, not to take part.
-
-/// The roles that write their own organisation's records.
-pub const OFFICERS: &[Role] = &[Role::LaOfficer, Role::TrustOfficer, Role::SchoolLeader];
 
 impl Access {
     /// A person taking part in the partnership: authenticated, with a role other than
     /// `SYNC_AGENT`.
     pub fn require_partner(&self) -> Result<&Principal> {
         let principal = self.require_principal()?;
-        if principal.roles.iter().any(|r| *r != Role::SyncAgent) {
+        if holds(principal, |r| r.partner) {
             Ok(principal)
         } else {
             Err(Error::Forbidden(
@@ -736,15 +844,14 @@ impl Access {
 
     /// Whether the caller is one of the organisation's officers.
     pub fn is_officer_of(&self, organisation_id: i32) -> bool {
-        self.principal().is_some_and(|p| {
-            p.organisation.id == organisation_id && p.roles.iter().any(|r| OFFICERS.contains(r))
-        })
+        self.principal()
+            .is_some_and(|p| p.organisation.id == organisation_id && holds(p, |r| r.officer))
     }
 
     /// Whether the caller is an RSC officer of the region: the broker of support there.
     pub fn is_rsc_officer_for(&self, region_code: &str) -> bool {
         self.principal().is_some_and(|p| {
-            p.roles.contains(&Role::RscOfficer)
+            holds(p, |r| r.brokers_support)
                 && p.organisation.region_code.as_deref() == Some(region_code)
         })
     }
@@ -852,10 +959,7 @@ impl Access {
         partners: &[i32],
     ) -> Result<&Principal> {
         let principal = self.require_partner()?;
-        let writes = principal
-            .roles
-            .iter()
-            .any(|r| OFFICERS.contains(r) || *r == Role::RscOfficer);
+        let writes = holds(principal, |r| r.officer || r.brokers_support);
         if writes
             && principal.organisation.id != evaluation.organisation_id
             && in_audience(principal, evaluation, partners)
@@ -1067,12 +1171,13 @@ impl Access {
     pub fn require_pairing_writer(&self, school: &school::Model) -> Result<&Principal> {
         let principal = self.require_partner()?;
         let org = &principal.organisation;
-        let has = |role| principal.roles.contains(&role);
-        let allowed = (has(Role::SchoolLeader)
-            && principal.kind == K::School
-            && org.code == school.urn.to_string())
-            || (has(Role::LaOfficer) && org.id == school.la_id)
-            || (has(Role::TrustOfficer) && Some(org.id) == school.trust_id)
+        // The school itself, its LA or its trust. Each officer role acts only for its
+        // own kind of organisation (`role_fits`), so an officer of one of these is a
+        // school leader, an LA officer or a trust officer respectively.
+        let holds_school = (principal.kind == K::School && org.code == school.urn.to_string())
+            || org.id == school.la_id
+            || Some(org.id) == school.trust_id;
+        let allowed = (holds(principal, |r| r.officer) && holds_school)
             || self.is_rsc_officer_for(&school.region_code);
         if allowed {
             Ok(principal)
@@ -1180,14 +1285,146 @@ mod tests {
     }
 
     #[test]
-    fn every_role_has_exactly_one_row() {
+    fn every_role_has_its_own_row() {
         for role in Role::ALL {
+            assert_eq!(role_row(*role).role, *role);
+        }
+    }
+
+    /// A principal holding `roles` at `organisation`, with the scope those roles give
+    /// it there (no agreements).
+    fn caller(organisation: &organisation::Model, roles: &[Role]) -> Access {
+        let kind = OrganisationKind::parse(&organisation.kind).expect("a known kind");
+        let principal = Principal {
+            subject: "someone".into(),
+            organisation: organisation.clone(),
+            kind,
+            roles: roles.to_vec(),
+        };
+        let scope = Scope::build(organisation, roles, &[]);
+        Access::new(Arc::new(principal), Arc::new(scope))
+    }
+
+    /// DESIGN.md's role table as each role's holder meets it, at an organisation of the
+    /// kind it acts for: what it reads, and what it may do. Every role has a row.
+    #[test]
+    fn each_role_reads_and_does_what_the_role_table_says() {
+        const REGION: &str = "E12000008";
+        // role, acts for; reads PUPIL, SCHOOL, AGGREGATE; writes data, administers the
+        // hub, takes part in partnership records, is an officer of its organisation,
+        // manages its organisation's sharing agreements, is an RSC officer of its region.
+        #[rustfmt::skip]
+        let table: &[(Role, K, [bool; 3], [bool; 6])] = &[
+            (Role::HubAdmin,     K::Hub,            [false, false, true ], [false, true,  true,  false, true,  false]),
+            (Role::LaOfficer,    K::LocalAuthority, [true,  true,  true ], [true,  false, true,  true,  true,  false]),
+            (Role::TrustOfficer, K::Trust,          [true,  true,  true ], [true,  false, true,  true,  true,  false]),
+            (Role::RscOfficer,   K::RscOffice,      [false, true,  true ], [false, false, true,  false, false, true ]),
+            (Role::Inspector,    K::Inspectorate,   [false, true,  true ], [false, false, true,  false, false, false]),
+            (Role::SchoolLeader, K::School,         [true,  true,  true ], [true,  false, true,  true,  true,  false]),
+            (Role::Analyst,      K::Other,          [false, false, true ], [false, false, true,  false, false, false]),
+            (Role::SyncAgent,    K::LocalAuthority, [false, false, false], [true,  false, false, false, false, false]),
+        ];
+        assert_eq!(table.len(), Role::ALL.len(), "a row for every role");
+        for (role, kind, reads, does) in table {
+            let code = if *kind == K::School { "100000" } else { "X1" };
+            let own = org(7, *kind, code, REGION);
+            let access = caller(&own, &[*role]);
+            let got_reads = [
+                access.has_any(AccessLevel::Pupil),
+                access.has_any(AccessLevel::School),
+                access.has_aggregate(),
+            ];
+            let got_does = [
+                access.require_writer().is_ok(),
+                access.require_admin().is_ok(),
+                access.require_partner().is_ok(),
+                access.is_officer_of(own.id),
+                access.may_manage_agreements_of(&own),
+                access.is_rsc_officer_for(REGION),
+            ];
+            assert_eq!((got_reads, got_does), (*reads, *does), "{role} at {kind}");
+        }
+    }
+
+    /// Each role against each kind of organisation: only its own kind, or any for the
+    /// roles that belong to no particular kind.
+    #[test]
+    fn each_role_fits_exactly_the_kinds_it_acts_for() {
+        let table: &[(Role, &[K])] = &[
+            (Role::HubAdmin, &[K::Hub]),
+            (Role::LaOfficer, &[K::LocalAuthority]),
+            (Role::TrustOfficer, &[K::Trust]),
+            (Role::RscOfficer, &[K::RscOffice]),
+            (Role::Inspector, &[K::Inspectorate]),
+            (Role::SchoolLeader, &[K::School]),
+            (Role::Analyst, K::ALL),
+            (Role::SyncAgent, K::ALL),
+        ];
+        assert_eq!(table.len(), Role::ALL.len(), "a row for every role");
+        for (role, fits) in table {
+            for kind in K::ALL {
+                assert_eq!(
+                    role_fits(*role, *kind),
+                    fits.contains(kind),
+                    "{role} at {kind}"
+                );
+            }
+        }
+    }
+
+    /// Who may pair a school's head with a buddy: its leaders, its LA's or trust's
+    /// officers, its region's RSC officers; nobody else, whatever their role.
+    #[test]
+    fn buddy_pairings_are_made_by_the_schools_own_officers_or_its_rsc_office() {
+        let mut school = school::Model {
+            urn: 100000,
+            name: "x".into(),
+            phase: "PRIMARY".into(),
+            establishment_type: "ACADEMY_CONVERTER".into(),
+            la_id: 1,
+            trust_id: Some(2),
+            diocese_id: None,
+            region_code: "E12000008".into(),
+            is_open: true,
+            pupils_on_roll: 100,
+            last_inspection_date: None,
+        };
+        let la = org(1, K::LocalAuthority, "852", "E12000008");
+        let other_la = org(11, K::LocalAuthority, "850", "E12000008");
+        let trust = org(2, K::Trust, "T1", "E12000008");
+        let own_school = org(3, K::School, "100000", "E12000008");
+        let other_school = org(13, K::School, "100001", "E12000008");
+        let rsc = org(4, K::RscOffice, "RSC-SE", "E12000008");
+        let other_rsc = org(14, K::RscOffice, "RSC-SW", "E12000009");
+        let inspectorate = org(5, K::Inspectorate, "INS-SE", "E12000008");
+        let table: &[(&organisation::Model, Role, bool)] = &[
+            (&own_school, Role::SchoolLeader, true),
+            (&other_school, Role::SchoolLeader, false),
+            (&la, Role::LaOfficer, true),
+            (&other_la, Role::LaOfficer, false),
+            (&trust, Role::TrustOfficer, true),
+            (&rsc, Role::RscOfficer, true),
+            (&other_rsc, Role::RscOfficer, false),
+            (&inspectorate, Role::Inspector, false),
+            (&la, Role::SyncAgent, false),
+            (&la, Role::Analyst, false),
+        ];
+        for (organisation, role, allowed) in table {
+            let access = caller(organisation, &[*role]);
             assert_eq!(
-                ROLE_TABLE.iter().filter(|r| r.role == *role).count(),
-                1,
-                "{role}"
+                access.require_pairing_writer(&school).is_ok(),
+                *allowed,
+                "{role} at {}",
+                organisation.code
             );
         }
+        // A trust officer of another trust.
+        school.trust_id = Some(99);
+        assert!(
+            caller(&trust, &[Role::TrustOfficer])
+                .require_pairing_writer(&school)
+                .is_err()
+        );
     }
 
     #[test]

@@ -17,9 +17,9 @@ use entities::audit_event;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{ConnectionTrait, EntityTrait};
 
-use crate::auth::Principal;
 use crate::domain::{AccessLevel, AuditAction};
 use crate::error::{Error, Result};
+use crate::identity::Principal;
 
 /// One audit event, before it is written.
 ///

@@ -9,10 +9,11 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::access::WriteScope;
-use crate::auth::{Claims, Principal, mint, parse_org_ref};
+use crate::auth::{Claims, mint, parse_org_ref};
 use crate::cache::ResponseCache;
 use crate::config::Config;
 use crate::domain::Role;
+use crate::identity::Principal;
 use crate::seed::Scale;
 use crate::startup::{Application, shutdown_signal};
 use crate::sync::{Source, Writer, import};

@@ -12,8 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::auth::PublicKeys;
-use crate::seed::Scale;
+use crate::keys::PublicKeys;
 
 /// Where the embedded default keeps its database and development secrets.
 pub const DEFAULT_DATA_DIR: &str = "data";
@@ -56,6 +55,20 @@ pub struct Config {
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`: where to send traces over OTLP/HTTP, when the hub
     /// was built with the `otel` feature.
     pub otlp_endpoint: Option<String>,
+}
+
+/// How much demo data to generate (`HUB_SEED`, `baseline-hub seed --scale`). A setting
+/// here rather than in `seed`, which builds the data, so that reading the settings
+/// does not depend on the demo-data generator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scale {
+    /// About 45 schools in seven LAs (Hampshire, Southampton and their neighbours, two
+    /// London boroughs and the City of London): quick enough for automated tests.
+    Test,
+    /// About 2,000 schools: roughly 9% of every LA. The default for trying the hub out.
+    Demo,
+    /// About 22,000 schools: every state-funded school in England. For load testing.
+    National,
 }
 
 #[derive(Clone, Debug)]

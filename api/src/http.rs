@@ -42,12 +42,14 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
 use crate::access::Access;
-use crate::auth::{AuthError, Identity, Verifier};
+use crate::admission::{self, Admission};
+use crate::auth::{AuthError, Verifier};
 use crate::cache::{Cached, Key, KeyParts, Lookup, ResponseCache, Snapshot, Tier, document_hash};
 use crate::config::{Disclosure, InspectionCycle, Limits};
 use crate::db::{self, Health};
 use crate::error::{Error, ErrorCode};
 use crate::graphql::{self, HubSchema, RequestContext, guard};
+use crate::identity::Identity;
 use crate::ratelimit::{BucketKey, Decision, RateLimiter};
 use crate::telemetry::Metrics;
 
@@ -66,6 +68,7 @@ pub struct AppState {
     pub disclosure: Disclosure,
     pub inspection: InspectionCycle,
     pub cache: ResponseCache,
+    pub admission: Admission,
     pub pupil_key_secret: Option<Arc<[u8]>>,
     pub health: Health,
     pub rate_limiter: RateLimiter,
@@ -259,7 +262,7 @@ fn identify(state: &AppState, headers: &HeaderMap) -> Result<Option<Identity>, A
         Some(Ok(value)) => Some(value),
         Some(Err(_)) => return Err(AuthError::MalformedHeader),
     };
-    state.verifier.identity(header)
+    admission::identify(&state.verifier, header)
 }
 
 /// Spends `cost` from the caller's organisation's budget; a 429 when it is spent.
@@ -292,8 +295,9 @@ async fn rate_limit(
 }
 
 /// The caller's access: the request's cache snapshot is taken, then the organisation
-/// and scope are read — from memory when the cache remembers them and may be trusted,
-/// else from the database (refused at once while the database is known to be down).
+/// and scope are read — from memory when admission remembers them and the snapshot
+/// trusts memory, else from the database (refused at once while the database is known
+/// to be down).
 async fn authorise(
     state: &AppState,
     identity: Option<Identity>,
@@ -309,7 +313,7 @@ async fn authorise_under(
     snapshot: Snapshot,
 ) -> Result<(Access, Snapshot), Response> {
     if let Some(known) = &identity
-        && let Some(access) = state.cache.remembered(known, &snapshot)
+        && let Some(access) = state.admission.remembered(known, &snapshot)
     {
         return Ok((access, snapshot));
     }
@@ -317,7 +321,7 @@ async fn authorise_under(
         return Err(unavailable());
     }
     let access = state
-        .cache
+        .admission
         .access(&state.db, identity, &snapshot)
         .await
         .map_err(|err| match err {
@@ -359,7 +363,7 @@ async fn look_up(
         });
     }
     let mark = state.cache.mark();
-    let snapshot = match state.cache.recall(identity.as_ref()) {
+    let snapshot = match state.admission.recall(identity.as_ref()) {
         Some(access) => {
             let key = cache_key(state, &access, request);
             match state.cache.lookup(&key, mark).await {

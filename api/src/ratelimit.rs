@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::auth::Identity;
 use crate::config::RateLimitConfig;
+use crate::identity::Identity;
 use crate::telemetry::{DecisionLabels, Metrics};
 
 /// Refills, spends and stores one bucket atomically. Returns `{allowed, wait_ms}`.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
+use crate::admission::Admission;
 use crate::auth::Verifier;
 use crate::cache::ResponseCache;
 use crate::config::Config;
@@ -85,6 +86,7 @@ impl Application {
             metrics.clone(),
         )
         .map_err(StartupError::Cache)?;
+        let admission = Admission::new(&cache);
         let rate_limiter = RateLimiter::new(
             &config.rate_limit,
             config.cache.redis_url.as_deref().map(|url| {
@@ -103,6 +105,7 @@ impl Application {
             introspection: config.introspection,
             db,
             cache,
+            admission,
             schema: graphql::build(&config.limits),
             verifier: Verifier::new(&config.auth),
             metrics,

@@ -381,11 +381,8 @@ impl Metrics {
         self.request_seconds.observe(elapsed.as_secs_f64());
     }
 
-    pub fn cache_hit(&self, tier: crate::cache::Tier) {
-        let tier = match tier {
-            crate::cache::Tier::Local => "local",
-            crate::cache::Tier::Redis => "redis",
-        };
+    /// A cache hit from `tier` (the cache's name for it: `local`, `redis`).
+    pub fn cache_hit(&self, tier: &'static str) {
         self.cache_hits.get_or_create(&TierLabels { tier }).inc();
     }
 

@@ -9,6 +9,8 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::digest::hex;
+
 /// A cache key: the hex SHA-256 of everything an answer depends on.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Key(pub String);
@@ -41,16 +43,6 @@ impl Key {
         field(parts.settings.as_bytes());
         Key(hex(&hash.finalize()))
     }
-}
-
-/// Lowercase hex of a digest.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        let _ = write!(out, "{byte:02x}");
-    }
-    out
 }
 
 /// The SHA-256 of a document's exact text, as automatic persisted queries name it.

@@ -47,7 +47,6 @@
 
 mod key;
 mod redis_tier;
-mod sessions;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -58,10 +57,10 @@ use axum::body::Bytes;
 use sha2::{Digest, Sha256};
 
 use crate::config::CacheConfig;
+use crate::digest::hex;
 use crate::telemetry::Metrics;
 
-pub use key::{Key, KeyParts, document_hash, hex, normalise};
-pub use sessions::Sessions;
+pub use key::{Key, KeyParts, document_hash, normalise};
 
 use redis_tier::RedisTier;
 
@@ -94,6 +93,16 @@ pub mod tags {
 pub enum Tier {
     Local,
     Redis,
+}
+
+impl Tier {
+    /// The tier's label in the metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Local => "local",
+            Tier::Redis => "redis",
+        }
+    }
 }
 
 /// A stored answer: the response body and its entity tag.
@@ -158,6 +167,27 @@ pub struct Snapshot {
     redis: Option<u64>,
 }
 
+impl Snapshot {
+    /// Whether state kept in memory (entries, and [`Dependent`]s such as remembered
+    /// scopes) may be used for this request.
+    pub fn memory_trusted(&self) -> bool {
+        self.memory_trusted
+    }
+}
+
+/// Memory kept outside the cache that is built from data under some tags (the
+/// remembered scopes of `admission`). The cache knows it only through this trait: it is
+/// forgotten whenever one of its tags is invalidated — on this instance, or on another
+/// through pub/sub — and whenever memory is emptied, so it is never trusted longer than
+/// the answers beside it. See [`ResponseCache::attach`] and
+/// [`ResponseCache::keep_if_current`].
+pub trait Dependent: Send + Sync {
+    /// Whether an invalidation of `tag` makes what it holds stale.
+    fn depends_on(&self, tag: &str) -> bool;
+    /// Forgets everything it holds.
+    fn forget(&self);
+}
+
 /// The in-process generation when a request began reading memory, before Redis said
 /// whether memory may be trusted. Anything read from memory after the mark (an entry,
 /// a remembered scope) may be used if the [`Snapshot`] finished from it is trusted:
@@ -205,7 +235,8 @@ pub(crate) struct Inner {
     versions: RwLock<Versions>,
     generation: AtomicU64,
     redis: Option<RedisTier>,
-    sessions: Sessions,
+    /// Memory outside the cache that is forgotten with it ([`Dependent`]).
+    dependents: RwLock<Vec<Arc<dyn Dependent>>>,
     apq: moka::sync::Cache<String, Arc<str>>,
     metrics: Metrics,
 }
@@ -257,7 +288,7 @@ impl ResponseCache {
             local,
             versions: RwLock::new(Versions::default()),
             generation: AtomicU64::new(0),
-            sessions: Sessions::new(config.ttl.min(Duration::from_secs(60))),
+            dependents: RwLock::new(Vec::new()),
             apq: moka::sync::Cache::builder()
                 .max_capacity(16 * 1024 * 1024)
                 .weigher(|k: &String, v: &Arc<str>| {
@@ -288,9 +319,25 @@ impl ResponseCache {
         &self.inner.settings
     }
 
-    /// Principals' scopes, remembered between requests.
-    pub fn sessions(&self) -> &Sessions {
-        &self.inner.sessions
+    /// Has `dependent` forgotten along with the cache's memory from now on.
+    pub fn attach(&self, dependent: Arc<dyn Dependent>) {
+        if let Ok(mut dependents) = self.inner.dependents.write() {
+            dependents.push(dependent);
+        }
+    }
+
+    /// Runs `keep` — which stores, in a [`Dependent`], something read from the
+    /// database under `snapshot` — only if memory was trusted for the snapshot and
+    /// nothing has been invalidated since; under the lock invalidations take, so none
+    /// can land between the check and the store and leave a stale value behind.
+    pub fn keep_if_current(&self, snapshot: &Snapshot, keep: impl FnOnce()) {
+        let inner = &self.inner;
+        if snapshot.memory_trusted
+            && let Ok(_versions) = inner.versions.read()
+            && inner.generation.load(Ordering::Acquire) == snapshot.local
+        {
+            keep();
+        }
     }
 
     /// Marks the start of a request's reads from memory (no I/O); see [`Mark`].
@@ -460,7 +507,7 @@ impl Inner {
     /// Counts a lookup's outcome, once per request.
     fn counted(&self, found: Option<(Cached, Tier)>) -> Option<(Cached, Tier)> {
         match &found {
-            Some((_, tier)) => self.metrics.cache_hit(*tier),
+            Some((_, tier)) => self.metrics.cache_hit(tier.as_str()),
             None => self.metrics.cache_miss(),
         }
         found
@@ -499,8 +546,8 @@ impl Inner {
         );
     }
 
-    /// Bumps the in-process versions of `tags` (and forgets remembered scopes when
-    /// agreements or the register changed).
+    /// Bumps the in-process versions of `tags` (and forgets the [`Dependent`]s built
+    /// from data under any of them).
     pub(crate) fn invalidate_local(&self, tags: &[String]) {
         if let Ok(mut versions) = self.versions.write() {
             for tag in tags {
@@ -508,11 +555,12 @@ impl Inner {
             }
             self.generation.fetch_add(1, Ordering::AcqRel);
         }
-        if tags
-            .iter()
-            .any(|t| t == tags::AGREEMENTS || t == tags::REGISTER)
-        {
-            self.sessions.clear();
+        if let Ok(dependents) = self.dependents.read() {
+            for dependent in dependents.iter() {
+                if tags.iter().any(|t| dependent.depends_on(t)) {
+                    dependent.forget();
+                }
+            }
         }
         self.metrics.cache_invalidations.inc_by(tags.len() as u64);
     }
@@ -524,7 +572,9 @@ impl Inner {
             if let Some(local) = &self.local {
                 local.invalidate_all();
             }
-            self.sessions.clear();
+            if let Ok(dependents) = self.dependents.read() {
+                dependents.iter().for_each(|d| d.forget());
+            }
         }
     }
 }

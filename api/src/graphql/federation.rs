@@ -49,9 +49,9 @@ use async_graphql::{
     Value,
 };
 
+use super::figures::School;
 use super::loaders::{EntityBatch, EntityKeys};
 use super::reference::{Indicator, Organisation, Region};
-use super::schools::School;
 use super::{loaders, request_context};
 use crate::access;
 use crate::error::{Error, Result};

@@ -1,4 +1,6 @@
-//! Figures: observations, time series and the disadvantage gap.
+//! Figures: observations, time series and the disadvantage gap — and the `School`
+//! object they hang on. A school's figures and a figure's school name each other, so
+//! the three object types live in this one file; `schools` lists schools.
 //!
 //! Every resolver here goes through the caller's `Access` before it reads: school
 //! figures need SCHOOL scope, area figures AGGREGATE access and then pass disclosure
@@ -11,22 +13,170 @@ use std::sync::Arc;
 
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use entities::{observation, school};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::loaders::{FigureSelection, ObservationPage, SchoolPage, figures_query};
 use super::pagination::{KeyCursor, PageRequest, Totals, keyset_page, page_cost};
 use super::protect::withheld_figures;
-use super::reference::Indicator;
-use super::schools::School;
+use super::reference::{Indicator, Organisation, Region};
 use super::{RequestContext, loaders, request_context};
 use crate::disclosure;
-use crate::domain::{GeographicLevel, PupilGroup, is_valid_period};
+use crate::domain::{EstablishmentType, GeographicLevel, Phase, PupilGroup, is_valid_period};
 use crate::error::{Error, Result};
 
 /// The most indicator codes one filter may name.
 const MAX_INDICATORS_PER_FILTER: usize = 50;
+
+/// A school on the register. Nodes of one list share a [`SchoolPage`], so their LAs,
+/// trusts and figures load in one query for the whole list.
+pub struct School {
+    pub(super) model: Arc<school::Model>,
+    page: Arc<SchoolPage>,
+}
+
+impl School {
+    /// Nodes for one list of schools, sharing one page.
+    pub fn list(rows: Vec<school::Model>) -> Vec<School> {
+        let page = SchoolPage::new(&rows);
+        rows.into_iter()
+            .map(|model| School {
+                model: Arc::new(model),
+                page: page.clone(),
+            })
+            .collect()
+    }
+
+    pub fn on_page(page: Arc<SchoolPage>, model: school::Model) -> School {
+        School {
+            model: Arc::new(model),
+            page,
+        }
+    }
+
+    async fn figures(
+        &self,
+        ctx: &Context<'_>,
+        filter: FigureArgs,
+    ) -> Result<Vec<entities::observation::Model>> {
+        let rc = request_context(ctx)?;
+        let access = rc.access();
+        access.require_school(&self.model)?;
+        let selection = filter.selection()?;
+        rc.reads_figures(selection.indicators.as_deref());
+        self.page
+            .figures(&rc.db, access, &selection, self.model.urn)
+            .await
+    }
+
+    fn as_source(&self) -> SchoolSource {
+        SchoolSource::Known(self.page.clone(), self.model.clone())
+    }
+
+    async fn organisation(&self, ctx: &Context<'_>, id: i32) -> Result<Option<Organisation>> {
+        let rc = request_context(ctx)?;
+        Ok(self.page.organisation(&rc.db, id).await?.map(Organisation))
+    }
+}
+
+#[Object]
+impl School {
+    /// Unique reference number.
+    async fn urn(&self) -> i32 {
+        self.model.urn
+    }
+
+    async fn name(&self) -> &str {
+        &self.model.name
+    }
+
+    async fn phase(&self) -> Result<Phase> {
+        Phase::parse(&self.model.phase)
+            .ok_or_else(|| Error::Internal(format!("school {} phase", self.model.urn)))
+    }
+
+    async fn establishment_type(&self) -> Result<EstablishmentType> {
+        EstablishmentType::parse(&self.model.establishment_type)
+            .ok_or_else(|| Error::Internal(format!("school {} type", self.model.urn)))
+    }
+
+    async fn is_open(&self) -> bool {
+        self.model.is_open
+    }
+
+    async fn pupils_on_roll(&self) -> i32 {
+        self.model.pupils_on_roll
+    }
+
+    async fn last_inspection_date(&self) -> Option<NaiveDate> {
+        self.model.last_inspection_date
+    }
+
+    async fn local_authority(&self, ctx: &Context<'_>) -> Result<Organisation> {
+        self.organisation(ctx, self.model.la_id)
+            .await?
+            .ok_or_else(|| Error::Internal(format!("school {} has no LA row", self.model.urn)))
+    }
+
+    /// The academy trust, for academies and free schools.
+    async fn trust(&self, ctx: &Context<'_>) -> Result<Option<Organisation>> {
+        match self.model.trust_id {
+            Some(id) => self.organisation(ctx, id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The diocese, for church schools.
+    async fn diocese(&self, ctx: &Context<'_>) -> Result<Option<Organisation>> {
+        match self.model.diocese_id {
+            Some(id) => self.organisation(ctx, id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn region(&self, ctx: &Context<'_>) -> Result<Region> {
+        loaders(ctx)?
+            .region(&self.model.region_code)
+            .await?
+            .map(Region)
+            .ok_or_else(|| Error::Internal(format!("school {} region", self.model.urn)))
+    }
+
+    /// This school's figures, ordered by indicator, pupil group and period. Needs
+    /// SCHOOL scope over the school: otherwise null, with a `FORBIDDEN` error for this
+    /// school only (its siblings in a list are unaffected).
+    #[graphql(complexity = "10 * child_complexity")]
+    async fn observations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] filter: FigureArgs,
+    ) -> Result<Option<Vec<Observation>>> {
+        let rows = self.figures(ctx, filter).await?;
+        let source = self.as_source();
+        Ok(Some(
+            rows.into_iter()
+                .map(|row| Observation::new(row, source.clone()))
+                .collect(),
+        ))
+    }
+
+    /// This school's figures as one series per indicator and pupil group; same access
+    /// rule as `observations`.
+    #[graphql(complexity = "10 * child_complexity")]
+    async fn time_series(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] filter: FigureArgs,
+    ) -> Result<Option<Vec<Series>>> {
+        let rows = self.figures(ctx, filter).await?;
+        Ok(Some(Series::group(
+            rows,
+            self.as_source(),
+            Default::default(),
+        )))
+    }
+}
 
 /// Where an observation finds the school it describes: its parent school when it was
 /// reached through one, otherwise the list it came in (loaded once for all siblings).
@@ -547,8 +697,7 @@ pub(super) async fn area_figures(
     area: &AreaInput,
     selection: FigureSelection,
 ) -> Result<Vec<observation::Model>> {
-    let access = rc.access();
-    if area.level == GeographicLevel::School {
+    let school = async {
         let school = area
             .code
             .parse::<i32>()
@@ -557,12 +706,10 @@ pub(super) async fn area_figures(
         let school = match school {
             Some(query) => query.await?,
             None => None,
-        }
-        .ok_or_else(|| Error::NotFound(format!("school {}", area.code)))?;
-        access.require_school(&school)?;
-    } else {
-        access.require_aggregate()?;
-    }
+        };
+        school.ok_or_else(|| Error::NotFound(format!("school {}", area.code)))
+    };
+    rc.access().require_area(area.level, school).await?;
     rc.reads_figures(selection.indicators.as_deref());
     let query = figures_query(&selection)
         .filter(observation::Column::GeographicLevel.eq(area.level.as_str()))

@@ -22,11 +22,12 @@ use sea_orm::{
 };
 use tokio::sync::OnceCell;
 
+use super::figures::School;
 use super::loaders::{OrganisationSet, SchoolPage};
 use super::pagination::{KeyCursor, PageRequest, Totals, keyset_page, page_cost};
 use super::partnership::{Written, finish_write, guarded, record_id};
 use super::reference::{Organisation, Region};
-use super::schools::{School, organisation_ids};
+use super::schools::organisation_ids;
 use super::sharing::organisation_by_ref;
 use super::{RequestContext, loaders, request_context};
 use crate::access;

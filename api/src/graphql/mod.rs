@@ -46,10 +46,10 @@ use async_graphql::{
 use sea_orm::DatabaseConnection;
 
 use crate::access::Access;
-use crate::auth::Caller;
 use crate::cache::{Hints, ResponseCache, tags};
 use crate::config::{Disclosure, InspectionCycle, Limits};
 use crate::error::{Error, ErrorCode};
+use crate::identity::Caller;
 
 pub use loaders::Loaders;
 

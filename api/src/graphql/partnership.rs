@@ -13,10 +13,10 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, EntityTrait, UpdateMany};
 
 use super::RequestContext;
 use crate::audit::{self, AuditEvent};
-use crate::auth::Principal;
 use crate::cache::tags;
 use crate::domain::{AccessLevel, AuditAction};
 use crate::error::{Error, Result};
+use crate::identity::Principal;
 
 /// A record id as the client sent it. Text that is not one of our ids cannot name a
 /// record, so it is `NOT_FOUND`, the same as an id that does not exist.

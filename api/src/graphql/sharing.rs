@@ -320,7 +320,7 @@ impl SharingMutation {
                 input.provider
             )));
         }
-        if input.access_level == AccessLevel::Aggregate {
+        if !access::may_share(input.access_level) {
             return Err(Error::bad_input(
                 "AGGREGATE figures are open to every partner; share PUPIL or SCHOOL access",
             ));
@@ -408,7 +408,7 @@ async fn finish_write(
     ctx: &Context<'_>,
     rc: &super::RequestContext,
     txn: sea_orm::DatabaseTransaction,
-    principal: &crate::auth::Principal,
+    principal: &crate::identity::Principal,
     level: AccessLevel,
     id: i32,
 ) -> Result<()> {

@@ -177,27 +177,27 @@ pub(super) struct SignalArea {
 }
 
 impl SignalArea {
-    /// Checks that the area exists and that the caller may read its figures: SCHOOL
-    /// scope for a school, AGGREGATE access for anything wider.
+    /// Checks that the caller may read the area's figures (`Access::require_area`) and
+    /// that the area exists.
     pub async fn resolve(
         rc: &RequestContext,
         loaders: &Loaders,
         area: &AreaInput,
     ) -> Result<SignalArea> {
-        let access = rc.access();
         let not_found = || Error::NotFound(format!("{} area {}", area.level, area.code));
+        let school = async {
+            let school = match area.code.parse::<i32>() {
+                Ok(urn) => school::Entity::find_by_id(urn).one(&rc.db).await?,
+                Err(_) => None,
+            };
+            school.ok_or_else(not_found)
+        };
+        let school = rc.access().require_area(area.level, school).await?;
         let comparator = match area.level {
             GeographicLevel::School => {
-                let school = match area.code.parse::<i32>() {
-                    Ok(urn) => school::Entity::find_by_id(urn).one(&rc.db).await?,
-                    Err(_) => None,
-                }
-                .ok_or_else(not_found)?;
-                access.require_school(&school)?;
-                Some((GeographicLevel::Region, school.region_code))
+                school.map(|school| (GeographicLevel::Region, school.region_code))
             }
             GeographicLevel::La => {
-                access.require_aggregate()?;
                 let la = loaders
                     .local_authority(&area.code)
                     .await?
@@ -206,12 +206,10 @@ impl SignalArea {
                     .map(|region| (GeographicLevel::Region, region))
             }
             GeographicLevel::Region => {
-                access.require_aggregate()?;
                 loaders.region(&area.code).await?.ok_or_else(not_found)?;
                 Some((GeographicLevel::National, ENGLAND_CODE.to_owned()))
             }
             GeographicLevel::National => {
-                access.require_aggregate()?;
                 if area.code != ENGLAND_CODE {
                     return Err(not_found());
                 }

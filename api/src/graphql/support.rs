@@ -26,18 +26,18 @@ use sea_orm::{
 };
 use tokio::sync::OnceCell;
 
+use super::figures::School;
 use super::loaders::SchoolPage;
 use super::pagination::{KeyCursor, PageRequest, Totals, keyset_page, page_cost};
 use super::partnership::{Written, finish_write, guarded, record_id};
 use super::reference::{Organisation, Region};
-use super::schools::School;
 use super::sharing::organisation_by_ref;
 use super::{RequestContext, loaders, request_context};
 use crate::access::Access;
-use crate::auth::Principal;
 use crate::cache::tags;
 use crate::domain::AccessLevel;
 use crate::error::{Error, Result};
+use crate::identity::Principal;
 use crate::partnership::{
     MAX_SHORT_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS, SupportStatus, Theme, Urgency, check_move,
     required_text,

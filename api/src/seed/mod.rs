@@ -33,22 +33,11 @@ use sea_orm::{
     DbErr, EntityTrait, TransactionTrait,
 };
 
+pub use crate::config::Scale;
 use crate::domain::{OrganisationKind, Polarity, Unit};
 use reference::{DIOCESES, LOCAL_AUTHORITIES, Metric, OTHER_PARTNERS, REGIONS};
 use register::{DATA_DATE, Register, SchoolPlan};
 use simulate::{AreaTotals, ObservationRow, PupilRow, SchoolOutput};
-
-/// How much data to generate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Scale {
-    /// About 45 schools in seven LAs (Hampshire, Southampton and their neighbours, two
-    /// London boroughs and the City of London): quick enough for automated tests.
-    Test,
-    /// About 2,000 schools: roughly 9% of every LA. The default for trying the hub out.
-    Demo,
-    /// About 22,000 schools: every state-funded school in England. For load testing.
-    National,
-}
 
 /// Rows written by [`seed`].
 #[derive(Debug, Default, Clone)]

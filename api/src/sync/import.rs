@@ -482,7 +482,7 @@ fn file_digest(path: &Path) -> std::io::Result<String> {
         }
         hasher.update(&buffer[..n]);
     }
-    Ok(crate::cache::hex(&hasher.finalize()))
+    Ok(crate::digest::hex(&hasher.finalize()))
 }
 
 /// The rejected-rows report: `line,field,reason` lines, to a file if asked, and the

@@ -30,7 +30,9 @@
 //!   second. SQLite serialises writers anyway.
 //!
 //! Writers invalidate cached answers themselves after commit, with
-//! [`Outcome::invalidation_tags`]: this module knows nothing of the cache.
+//! [`Outcome::invalidation_tags`]: this module names the tags its writes touched (the
+//! cache's tag vocabulary, `cache::tags`) but never calls the cache, so an import run
+//! from the command line and a mutation invalidate the same way.
 
 pub mod feed;
 pub mod import;
@@ -50,10 +52,10 @@ use sha2::{Digest, Sha256};
 
 use crate::access::WriteScope;
 use crate::audit::{self, AuditEvent};
-use crate::auth::Principal;
 use crate::cache::tags;
 use crate::domain::{AccessLevel, AuditAction};
 use crate::error::{Error, Result};
+use crate::identity::Principal;
 use rows::{Figure, FigureKey, Problems, PupilRow};
 
 /// The longest idempotency key accepted.
@@ -158,7 +160,7 @@ impl Payload {
     fn digest(&self) -> Result<String> {
         let bytes = serde_json::to_vec(self)
             .map_err(|e| Error::Internal(format!("cannot digest a sync payload: {e}")))?;
-        Ok(crate::cache::hex(&Sha256::digest(&bytes)))
+        Ok(crate::digest::hex(&Sha256::digest(&bytes)))
     }
 
     /// Writes the rows in `txn`; returns how many were inserted, changed or deleted.
