@@ -679,6 +679,27 @@ impl Access {
         })
     }
 
+    /// The federation's subgraph SDL (`_service { sdl }`) is the whole schema, as
+    /// introspection is: anyone may have it where the hub serves introspection or the
+    /// deployment serves it to its composition pipeline (`sdl_open`), otherwise only a
+    /// hub administrator. Refused alike with or without a token, with where else to get
+    /// it, because a partner's token is no better reason than none.
+    pub fn require_sdl(&self, sdl_open: bool) -> Result<()> {
+        let admin = self
+            .principal()
+            .is_some_and(|p| p.roles.contains(&Role::HubAdmin));
+        if sdl_open || admin {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(
+                "the subgraph SDL (`_service`) is served only to HUB_ADMIN on this hub \
+                 (GRAPHQL_INTROSPECTION and FEDERATION_SDL_PUBLIC are off); \
+                 `baseline-hub export-schema` prints the same text"
+                    .to_owned(),
+            ))
+        }
+    }
+
     /// Hub administration: the audit log, every agreement.
     pub fn require_admin(&self) -> Result<&Principal> {
         let principal = self.require_principal()?;

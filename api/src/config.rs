@@ -50,6 +50,10 @@ pub struct Config {
     /// served. On for the embedded default (a developer exploring), off otherwise: a
     /// production hub need not hand its whole schema to anyone who asks.
     pub introspection: bool,
+    /// `FEDERATION_SDL_PUBLIC`: whether `_service { sdl }` is served to every caller, for
+    /// a composition pipeline that fetches it without a token. Off by default: the SDL
+    /// is the whole schema, so it follows introspection (and hub administrators).
+    pub sdl_public: bool,
     pub inspection: InspectionCycle,
     /// `LOG_FORMAT=json` for structured logs; `text` otherwise.
     pub log_json: bool,
@@ -425,6 +429,17 @@ impl Config {
             }
         };
 
+        let sdl_public = match get("FEDERATION_SDL_PUBLIC") {
+            None | Some("0" | "false" | "no") => false,
+            Some("1" | "true" | "yes") => true,
+            Some(other) => {
+                problems.push(format!(
+                    "FEDERATION_SDL_PUBLIC must be true or false (got {other:?})"
+                ));
+                false
+            }
+        };
+
         let otlp_endpoint = get("OTEL_EXPORTER_OTLP_ENDPOINT").map(str::to_owned);
         if let Some(endpoint) = &otlp_endpoint {
             if !cfg!(feature = "otel") {
@@ -473,6 +488,7 @@ impl Config {
             cache,
             rate_limit,
             introspection,
+            sdl_public,
             inspection,
             log_json,
             otlp_endpoint,
