@@ -37,7 +37,8 @@ pub struct Config {
     /// for a lock). Migrations and seeding are not bounded by it.
     pub db_statement_timeout: Duration,
     pub auth: AuthConfig,
-    /// `PUPIL_KEY_SECRET`: key of the hash that replaces pupil numbers.
+    /// `PUPIL_KEY_SECRET`: key of the hash that replaces pupil numbers (at least 32
+    /// bytes), and of the keys readers are shown (see `pseudonym`).
     pub pupil_key_secret: Option<Vec<u8>>,
     /// `HUB_SEED`: load this scale of demo data at start when the database is empty.
     /// Default `demo` on the embedded default, nothing otherwise.
@@ -354,6 +355,19 @@ impl Config {
             window_months: window_months.min(MAX_CYCLE_MONTHS) as u32,
         };
 
+        let pupil_key_secret = get("PUPIL_KEY_SECRET").map(|s| s.as_bytes().to_vec());
+        if let Some(secret) = &pupil_key_secret
+            && secret.len() < crate::pseudonym::MIN_SECRET_BYTES
+        {
+            problems.push(format!(
+                "PUPIL_KEY_SECRET must be at least {} bytes (got {}): it keys the hash that \
+                 stands in for pupil numbers, and pupil numbers can be enumerated, so a \
+                 guessable key gives them all away",
+                crate::pseudonym::MIN_SECRET_BYTES,
+                secret.len()
+            ));
+        }
+
         let jwt_secret = get("JWT_SECRET").map(|s| s.as_bytes().to_vec());
         if jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
             problems.push(
@@ -481,7 +495,7 @@ impl Config {
                 leeway: Duration::from_secs(leeway_secs),
                 dev_tokens,
             },
-            pupil_key_secret: get("PUPIL_KEY_SECRET").map(|s| s.as_bytes().to_vec()),
+            pupil_key_secret,
             auto_seed,
             limits,
             disclosure,

@@ -19,6 +19,7 @@ mod ratelimit;
 mod reference;
 mod resilience;
 mod schema;
+mod secrets;
 mod sharing;
 mod sync;
 mod trace_export;

@@ -467,7 +467,7 @@ async fn pupil_numbers_are_replaced_by_keys_and_never_echoed() {
         "{body}"
     );
     assert!(!body.to_string().contains(upn));
-    let key = baseline_hub::pseudonym::pupil_key(b"test-pupil-key-secret", upn);
+    let key = baseline_hub::pseudonym::linkage_key(hub_tests::PUPIL_KEY_SECRET.as_bytes(), upn);
     assert_eq!(
         hub.scalar(&format!(
             "SELECT COUNT(*) FROM pupil_record WHERE pupil_key = '{key}'"

@@ -699,7 +699,7 @@ pub fn pupils(
         if problems.rows.contains(&index) {
             continue;
         }
-        let pupil_key = pseudonym::pupil_key(secret, &input.pupil_number);
+        let pupil_key = pseudonym::linkage_key(secret, &input.pupil_number);
         if let Some(first) = seen.insert(
             (pupil_key.clone(), input.period.clone(), input.school_urn),
             index,
