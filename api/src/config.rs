@@ -562,25 +562,67 @@ fn read_config_file(path: &Path) -> Result<HashMap<String, String>, ConfigError>
     }
 }
 
-/// Reads a development secret, creating it (32 random bytes, hex) on first use.
+/// Creates the embedded default's data directory, or tightens it, so that only the
+/// hub's own user can enter it: it holds the development secrets (which sign tokens
+/// and key pupil numbers) and the SQLite database (which holds pupil records). A
+/// directory an earlier version created readable by everyone is tightened too.
+pub fn create_data_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+        builder.mode(0o700).create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    }
+    #[cfg(not(unix))]
+    builder.create(dir)
+}
+
+/// Reads a development secret, creating it (32 random bytes, hex) on first use, as a
+/// file only its owner may read (`0600`, in a `0700` directory); an existing one is
+/// tightened to that.
 fn dev_secret(path: &Path) -> Result<Vec<u8>, ConfigError> {
     let problem = |e: std::io::Error| {
         ConfigError(vec![format!("development secret {}: {e}", path.display())])
     };
+    if let Some(parent) = path.parent() {
+        create_data_dir(parent).map_err(problem)?;
+    }
     if let Ok(existing) = std::fs::read_to_string(path) {
         let existing = existing.trim();
         if existing.len() >= 32 {
+            owner_only(path).map_err(problem)?;
             return Ok(existing.as_bytes().to_vec());
         }
-    }
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(problem)?;
     }
     let secret: String = (0..32)
         .map(|_| format!("{:02x}", rand::random::<u8>()))
         .collect();
-    std::fs::write(path, &secret).map_err(problem)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    // The mode applies to a file being created; a short one being replaced is
+    // tightened before the secret is written into it.
+    let mut file = options.open(path).map_err(problem)?;
+    owner_only(path).map_err(problem)?;
+    std::io::Write::write_all(&mut file, secret.as_bytes()).map_err(problem)?;
     Ok(secret.into_bytes())
+}
+
+/// Makes a file readable and writable by its owner alone.
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

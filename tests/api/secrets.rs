@@ -1,6 +1,8 @@
-//! Secrets at start, through the real command line as a separate process: a pupil-key
-//! secret too short to be safe stops the hub before it listens.
+//! Secrets at start, through the real command line as a separate process: the embedded
+//! default keeps its generated secrets where only the hub's user can read them, and a
+//! pupil-key secret too short to be safe stops the hub before it listens.
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
@@ -34,6 +36,41 @@ async fn run(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
         .await
         .expect("the command ends by itself")
         .expect("run the command line")
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[tokio::test]
+async fn development_secrets_are_readable_by_their_owner_only() {
+    let dir = workdir("fresh");
+    let output = run(&dir, &["migrate"], &[]).await;
+    assert!(output.status.success(), "{output:?}");
+    let data = dir.join("data");
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    for secret in ["dev-jwt-secret", "dev-pupil-key-secret"] {
+        assert_eq!(mode(&data.join(secret)), 0o600, "{secret}");
+    }
+
+    // Left readable by everyone by an earlier version: tightened, and kept.
+    let dir = workdir("earlier");
+    let data = dir.join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = data.join("dev-jwt-secret");
+    let kept = "an-earlier-development-secret-of-64-characters-0123456789abcdef";
+    std::fs::write(&secret, kept).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let output = run(&dir, &["migrate"], &[]).await;
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&secret), 0o600);
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), kept);
 }
 
 #[tokio::test]
