@@ -796,6 +796,55 @@ impl Access {
         })
     }
 
+    /// The federation's subgraph SDL (`_service { sdl }`) is the whole schema, as
+    /// introspection is: anyone may have it where the hub serves introspection or the
+    /// deployment serves it to its composition pipeline (`sdl_open`), otherwise only a
+    /// hub administrator. Refused alike with or without a token, with where else to get
+    /// it, because a partner's token is no better reason than none.
+    pub fn require_sdl(&self, sdl_open: bool) -> Result<()> {
+        let admin = self
+            .principal()
+            .is_some_and(|p| p.roles.contains(&Role::HubAdmin));
+        if sdl_open || admin {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(
+                "the subgraph SDL (`_service`) is served only to HUB_ADMIN on this hub \
+                 (GRAPHQL_INTROSPECTION and FEDERATION_SDL_PUBLIC are off); \
+                 `baseline-hub export-schema` prints the same text"
+                    .to_owned(),
+            ))
+        }
+    }
+
+    /// Who is shown a pupil record's key, and in which linkage domain (see
+    /// `pseudonym`): the caller's organisation, and `own` for every school that
+    /// organisation may write — it sent those pupil numbers and can link them anyway —
+    /// or, for any other school, the school's data holders: the organisations besides
+    /// the school itself that may write its records (its LA if it maintains it, its
+    /// trust), or the school alone. A key an organisation can obtain by writing a pupil
+    /// number of its choosing is therefore never in the domain of a record it cannot
+    /// write, and records of one holder stay linkable to each other.
+    pub fn pupil_key_domain(&self, school: &school::Model) -> Result<(i32, String)> {
+        let organisation = &self.require_principal()?.organisation;
+        if WriteScope::of(organisation).covers_school(school) {
+            return Ok((organisation.id, "own".to_owned()));
+        }
+        let maintained = EstablishmentType::parse(&school.establishment_type)
+            .is_some_and(|t| MAINTAINED.contains(&t));
+        let holders: Vec<String> = maintained
+            .then(|| format!("la:{}", school.la_id))
+            .into_iter()
+            .chain(school.trust_id.map(|id| format!("trust:{id}")))
+            .collect();
+        let domain = if holders.is_empty() {
+            format!("school:{}", school.urn)
+        } else {
+            holders.join("+")
+        };
+        Ok((organisation.id, domain))
+    }
+
     /// Hub administration: the audit log, every agreement.
     pub fn require_admin(&self) -> Result<&Principal> {
         let principal = self.require_principal()?;

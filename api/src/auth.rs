@@ -75,6 +75,8 @@ pub enum AuthError {
     AlgorithmNotAccepted,
     #[error("token signature does not verify")]
     BadSignature,
+    #[error("token header marks as critical (crit) an extension this hub does not understand")]
+    UnknownCritical,
     #[error("token rejected: {0}")]
     Invalid(&'static str),
     #[error("token names an unknown organisation")]
@@ -97,7 +99,7 @@ struct Key {
     validation: Validation,
 }
 
-/// The two header fields used to choose a key. They are read before the signature is
+/// The two header fields used to choose a key (`crit` is checked separately). They are read before the signature is
 /// checked, so they are not trusted: they only narrow which configured key may verify.
 #[derive(Deserialize)]
 struct UnverifiedHeader {
@@ -250,13 +252,38 @@ impl Verifier {
     }
 }
 
-/// Reads `alg` and `kid` from the (unverified) header. `none`, and any name that is not
-/// a signing algorithm, fail here.
+/// The JWS extensions this hub implements, which a token may therefore list in its `crit`
+/// header. None: RFC 7515 §4.1.11 requires a token naming any other to be rejected,
+/// because its issuer has said the token means something else (`b64: false`, say, signs
+/// the payload unencoded) without that extension being honoured.
+const UNDERSTOOD_CRITICAL: &[&str] = &[];
+
+/// Reads `alg` and `kid` from the (unverified) header. `none`, any name that is not a
+/// signing algorithm, and a `crit` naming an extension not in [`UNDERSTOOD_CRITICAL`]
+/// fail here — the last whatever the signature, since a valid signature does not make
+/// the token mean what the hub would read it as.
 fn read_header(token: &str) -> Result<(Algorithm, Option<String>), AuthError> {
     const MALFORMED: AuthError = AuthError::Invalid("malformed token");
     let encoded = token.split('.').next().unwrap_or_default();
     let json = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| MALFORMED)?;
-    let header: UnverifiedHeader = serde_json::from_slice(&json).map_err(|_| MALFORMED)?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&json).map_err(|_| MALFORMED)?;
+    // Present at all, even `null` or empty (which the RFC forbids producers to send), it
+    // must be a list of names this hub understands.
+    if let Some(crit) = header.get("crit") {
+        let names = crit.as_array().filter(|names| !names.is_empty());
+        let understood = names.is_some_and(|names| {
+            names.iter().all(|name| {
+                name.as_str()
+                    .is_some_and(|n| UNDERSTOOD_CRITICAL.contains(&n))
+            })
+        });
+        if !understood {
+            return Err(AuthError::UnknownCritical);
+        }
+    }
+    let header: UnverifiedHeader =
+        serde_json::from_value(serde_json::Value::Object(header)).map_err(|_| MALFORMED)?;
     let alg = Algorithm::from_str(&header.alg).map_err(|_| AuthError::AlgorithmNotAccepted)?;
     Ok((alg, header.kid))
 }

@@ -36,7 +36,8 @@ pub struct Config {
     /// for a lock). Migrations and seeding are not bounded by it.
     pub db_statement_timeout: Duration,
     pub auth: AuthConfig,
-    /// `PUPIL_KEY_SECRET`: key of the hash that replaces pupil numbers.
+    /// `PUPIL_KEY_SECRET`: key of the hash that replaces pupil numbers (at least 32
+    /// bytes), and of the keys readers are shown (see `pseudonym`).
     pub pupil_key_secret: Option<Vec<u8>>,
     /// `HUB_SEED`: load this scale of demo data at start when the database is empty.
     /// Default `demo` on the embedded default, nothing otherwise.
@@ -49,6 +50,10 @@ pub struct Config {
     /// served. On for the embedded default (a developer exploring), off otherwise: a
     /// production hub need not hand its whole schema to anyone who asks.
     pub introspection: bool,
+    /// `FEDERATION_SDL_PUBLIC`: whether `_service { sdl }` is served to every caller, for
+    /// a composition pipeline that fetches it without a token. Off by default: the SDL
+    /// is the whole schema, so it follows introspection (and hub administrators).
+    pub sdl_public: bool,
     pub inspection: InspectionCycle,
     /// `LOG_FORMAT=json` for structured logs; `text` otherwise.
     pub log_json: bool,
@@ -382,6 +387,19 @@ impl Config {
             window_months: window_months.min(MAX_CYCLE_MONTHS) as u32,
         };
 
+        let pupil_key_secret = get("PUPIL_KEY_SECRET").map(|s| s.as_bytes().to_vec());
+        if let Some(secret) = &pupil_key_secret
+            && secret.len() < crate::pseudonym::MIN_SECRET_BYTES
+        {
+            problems.push(format!(
+                "PUPIL_KEY_SECRET must be at least {} bytes (got {}): it keys the hash that \
+                 stands in for pupil numbers, and pupil numbers can be enumerated, so a \
+                 guessable key gives them all away",
+                crate::pseudonym::MIN_SECRET_BYTES,
+                secret.len()
+            ));
+        }
+
         let jwt_secret = get("JWT_SECRET").map(|s| s.as_bytes().to_vec());
         if jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
             problems.push(
@@ -457,6 +475,17 @@ impl Config {
             }
         };
 
+        let sdl_public = match get("FEDERATION_SDL_PUBLIC") {
+            None | Some("0" | "false" | "no") => false,
+            Some("1" | "true" | "yes") => true,
+            Some(other) => {
+                problems.push(format!(
+                    "FEDERATION_SDL_PUBLIC must be true or false (got {other:?})"
+                ));
+                false
+            }
+        };
+
         let otlp_endpoint = get("OTEL_EXPORTER_OTLP_ENDPOINT").map(str::to_owned);
         if let Some(endpoint) = &otlp_endpoint {
             if !cfg!(feature = "otel") {
@@ -505,13 +534,14 @@ impl Config {
                 leeway: Duration::from_secs(leeway_secs),
                 dev_tokens,
             },
-            pupil_key_secret: get("PUPIL_KEY_SECRET").map(|s| s.as_bytes().to_vec()),
+            pupil_key_secret,
             auto_seed,
             limits,
             disclosure,
             cache,
             rate_limit,
             introspection,
+            sdl_public,
             inspection,
             log_json,
             otlp_endpoint,
@@ -575,25 +605,67 @@ fn read_config_file(path: &Path) -> Result<HashMap<String, String>, ConfigError>
     }
 }
 
-/// Reads a development secret, creating it (32 random bytes, hex) on first use.
+/// Creates the embedded default's data directory, or tightens it, so that only the
+/// hub's own user can enter it: it holds the development secrets (which sign tokens
+/// and key pupil numbers) and the SQLite database (which holds pupil records). A
+/// directory an earlier version created readable by everyone is tightened too.
+pub fn create_data_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+        builder.mode(0o700).create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    }
+    #[cfg(not(unix))]
+    builder.create(dir)
+}
+
+/// Reads a development secret, creating it (32 random bytes, hex) on first use, as a
+/// file only its owner may read (`0600`, in a `0700` directory); an existing one is
+/// tightened to that.
 fn dev_secret(path: &Path) -> Result<Vec<u8>, ConfigError> {
     let problem = |e: std::io::Error| {
         ConfigError(vec![format!("development secret {}: {e}", path.display())])
     };
+    if let Some(parent) = path.parent() {
+        create_data_dir(parent).map_err(problem)?;
+    }
     if let Ok(existing) = std::fs::read_to_string(path) {
         let existing = existing.trim();
         if existing.len() >= 32 {
+            owner_only(path).map_err(problem)?;
             return Ok(existing.as_bytes().to_vec());
         }
-    }
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(problem)?;
     }
     let secret: String = (0..32)
         .map(|_| format!("{:02x}", rand::random::<u8>()))
         .collect();
-    std::fs::write(path, &secret).map_err(problem)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    // The mode applies to a file being created; a short one being replaced is
+    // tightened before the secret is written into it.
+    let mut file = options.open(path).map_err(problem)?;
+    owner_only(path).map_err(problem)?;
+    std::io::Write::write_all(&mut file, secret.as_bytes()).map_err(problem)?;
     Ok(secret.into_bytes())
+}
+
+/// Makes a file readable and writable by its owner alone.
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! use [`connect_unbounded`]: building an index over national data may rightly take
 //! longer than any request should.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -70,13 +71,16 @@ async fn open(
     statement_timeout: Option<Duration>,
 ) -> Result<DatabaseConnection, DbErr> {
     if config.embedded {
-        // The default SQLite file lives in ./data; create the folder on first start.
-        std::fs::create_dir_all(crate::config::DEFAULT_DATA_DIR).map_err(|e| {
-            DbErr::Custom(format!(
-                "cannot create {}: {e}",
-                crate::config::DEFAULT_DATA_DIR
-            ))
-        })?;
+        // The default SQLite file lives in ./data; create the folder on first start,
+        // private to the hub's user (it holds pupil records).
+        crate::config::create_data_dir(Path::new(crate::config::DEFAULT_DATA_DIR)).map_err(
+            |e| {
+                DbErr::Custom(format!(
+                    "cannot create {}: {e}",
+                    crate::config::DEFAULT_DATA_DIR
+                ))
+            },
+        )?;
     }
     // A writer holding SQLite's lock for longer than this makes the waiting statement
     // fail (and the request say so) rather than queue indefinitely.

@@ -191,7 +191,12 @@ pub const PERIODS: &[&str] = &["2021/22", "2022/23", "2023/24", "2024/25", "2025
 /// Checks the `YYYY/YY` shape of an academic year, e.g. `2023/24`.
 pub fn is_valid_period(period: &str) -> bool {
     let bytes = period.as_bytes();
-    if bytes.len() != 7 || bytes[4] != b'/' {
+    // Digits only: `parse` would also take a sign (`+023/24`), a second spelling of a
+    // key that figures are stored and compared under.
+    if bytes.len() != 7
+        || bytes[4] != b'/'
+        || !bytes[..4].iter().chain(&bytes[5..]).all(u8::is_ascii_digit)
+    {
         return false;
     }
     let (Ok(start), Ok(end)) = (period[..4].parse::<u32>(), period[5..].parse::<u32>()) else {

@@ -74,6 +74,9 @@ pub struct AppState {
     pub rate_limiter: RateLimiter,
     /// Whether introspection queries and GraphiQL are served (`GRAPHQL_INTROSPECTION`).
     pub introspection: bool,
+    /// Whether `_service { sdl }` is served to every caller (`FEDERATION_SDL_PUBLIC`);
+    /// it is anyway where introspection is on, and to hub administrators.
+    pub sdl_public: bool,
 }
 
 /// The state as handlers receive it.
@@ -439,6 +442,23 @@ fn check_document(
     Ok(())
 }
 
+/// `_service { sdl }` goes to whom the policy says ([`Access::require_sdl`]). The
+/// engine answers it whatever the introspection setting, so it is refused here, before
+/// execution, like introspection; a cached answer to it was stored for a caller of the
+/// same scope, under the same settings (both are part of every cache key).
+fn check_sdl(
+    state: &AppState,
+    access: &Access,
+    request: &mut async_graphql::Request,
+) -> Result<(), Error> {
+    match request.parsed_query() {
+        Ok(document) if guard::selects_service(document) => {
+            access.require_sdl(state.introspection || state.sdl_public)
+        }
+        _ => Ok(()),
+    }
+}
+
 fn too_large(limit: usize) -> Response {
     error_response(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -611,6 +631,9 @@ async fn single(
     if let Err(message) = check_document(&mut request, &state.limits, state.introspection) {
         return bad_request(&message);
     }
+    if let Err(err) = check_sdl(state, &access, &mut request) {
+        return refusal(&err);
+    }
     if !state.health.is_up() {
         return unavailable();
     }
@@ -663,6 +686,9 @@ async fn execute_batch(
     for request in &mut requests {
         if let Err(message) = check_document(request, &state.limits, state.introspection) {
             return bad_request(&message);
+        }
+        if let Err(err) = check_sdl(state, &access, request) {
+            return refusal(&err);
         }
     }
     if !state.health.is_up() {

@@ -56,12 +56,7 @@ impl VerificationKey {
     }
 
     fn rsa(key: &RsaPublicKey, kid: Option<String>) -> Result<Self, String> {
-        let bits = key.n().bits();
-        if bits < MIN_RSA_BITS {
-            return Err(format!(
-                "RSA key of {bits} bits; at least {MIN_RSA_BITS} are required"
-            ));
-        }
+        check_rsa_size(key)?;
         Ok(VerificationKey {
             kid,
             algorithms: RSA_ALGORITHMS,
@@ -79,6 +74,16 @@ impl VerificationKey {
             key: DecodingKey::from_ec_der(key.to_encoded_point(false).as_bytes()),
         }
     }
+}
+
+fn check_rsa_size(key: &RsaPublicKey) -> Result<(), String> {
+    let bits = key.n().bits();
+    if bits < MIN_RSA_BITS {
+        return Err(format!(
+            "RSA key of {bits} bits; at least {MIN_RSA_BITS} are required"
+        ));
+    }
+    Ok(())
 }
 
 /// The keys named by `JWT_PUBLIC_KEYS`, parsed and checked once at start.
@@ -194,18 +199,21 @@ fn from_jwk(jwk: &Jwk) -> Result<VerificationKey, String> {
             ));
         }
     }
-    let kid = jwk.common.key_id.clone();
     let decode = |field: &str, value: &str| {
         JWK_BASE64
             .decode(value)
             .map_err(|e| format!("`{field}` is not base64url: {e}"))
     };
-    let key = match &jwk.algorithm {
+    // The key itself is jsonwebtoken's (`DecodingKey::from_jwk`); what is checked here
+    // is whether the hub should use it at all, which jsonwebtoken leaves to us: the key
+    // type, curve and size, and that the point is on the curve.
+    let algorithms = match &jwk.algorithm {
         AlgorithmParameters::RSA(params) => {
             let n = BigUint::from_bytes_be(&decode("n", &params.n)?);
             let e = BigUint::from_bytes_be(&decode("e", &params.e)?);
             let key = RsaPublicKey::new(n, e).map_err(|e| format!("bad RSA key: {e}"))?;
-            VerificationKey::rsa(&key, kid)?
+            check_rsa_size(&key)?;
+            RSA_ALGORITHMS
         }
         AlgorithmParameters::EllipticCurve(params) => {
             if params.curve != EllipticCurve::P256 {
@@ -217,9 +225,9 @@ fn from_jwk(jwk: &Jwk) -> Result<VerificationKey, String> {
             let mut point = vec![0x04];
             point.extend(decode("x", &params.x)?);
             point.extend(decode("y", &params.y)?);
-            let key = p256::PublicKey::from_sec1_bytes(&point)
+            p256::PublicKey::from_sec1_bytes(&point)
                 .map_err(|_| "`x`/`y` are not a point on P-256".to_owned())?;
-            VerificationKey::p256(&key, kid)
+            P256_ALGORITHMS
         }
         AlgorithmParameters::OctetKey(_) => {
             // A shared secret in a file of "public" keys is a leak waiting to happen (JWKS
@@ -230,6 +238,11 @@ fn from_jwk(jwk: &Jwk) -> Result<VerificationKey, String> {
             return Err("`OKP` (EdDSA) keys are not supported (RSA and EC P-256 only)".to_owned());
         }
         _ => return Err("key type is not supported (RSA and EC P-256 only)".to_owned()),
+    };
+    let key = VerificationKey {
+        kid: jwk.common.key_id.clone(),
+        algorithms,
+        key: DecodingKey::from_jwk(&unpadded(jwk)).map_err(|e| format!("unusable key: {e}"))?,
     };
     // A declared `alg` must agree with the one the key type implies: a key published
     // for RS512 is not one this hub can honour, and silently using it for RS256 would
@@ -247,4 +260,26 @@ fn from_jwk(jwk: &Jwk) -> Result<VerificationKey, String> {
         }
     }
     Ok(key)
+}
+
+/// The JWK with its base64url fields unpadded: jsonwebtoken reads them strictly as RFC
+/// 7518 writes them, and some issuers pad (the padding carries nothing).
+fn unpadded(jwk: &Jwk) -> Jwk {
+    let mut jwk = jwk.clone();
+    let strip = |field: &mut String| {
+        let len = field.trim_end_matches('=').len();
+        field.truncate(len);
+    };
+    match &mut jwk.algorithm {
+        AlgorithmParameters::RSA(params) => {
+            strip(&mut params.n);
+            strip(&mut params.e);
+        }
+        AlgorithmParameters::EllipticCurve(params) => {
+            strip(&mut params.x);
+            strip(&mut params.y);
+        }
+        _ => {}
+    }
+    jwk
 }

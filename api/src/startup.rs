@@ -73,15 +73,16 @@ impl Application {
         let cache = ResponseCache::new(
             &config.cache,
             // Everything an answer depends on besides the request and the caller's
-            // scope. Introspection too: whether a document may run at all is checked
-            // only on a miss (see `http`), so hubs sharing one Redis with different
-            // settings must not share answers.
+            // scope. Introspection and the SDL's setting too: whether a document may run
+            // at all is checked only on a miss (see `http`), so hubs sharing one Redis
+            // with different settings must not share answers.
             format!(
-                "{}|{:?}|{:?}|introspection={}",
+                "{}|{:?}|{:?}|introspection={}|sdl_public={}",
                 env!("CARGO_PKG_VERSION"),
                 config.disclosure,
                 config.inspection,
-                config.introspection
+                config.introspection,
+                config.sdl_public
             ),
             metrics.clone(),
         )
@@ -103,6 +104,7 @@ impl Application {
             health: Health::watch(db.clone(), metrics.clone()),
             rate_limiter,
             introspection: config.introspection,
+            sdl_public: config.sdl_public,
             db,
             cache,
             admission,

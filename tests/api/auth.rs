@@ -335,6 +335,41 @@ async fn a_wrong_signature_is_refused() {
     assert_rejected(&hub, &stranger, "signature").await;
 }
 
+/// RFC 7515 §4.1.11: a header's `crit` lists extensions the recipient must understand
+/// or reject the token. The hub understands none, so every token with one is refused —
+/// each of these correctly signed, so only `crit` can be the reason.
+#[tokio::test]
+async fn a_critical_header_extension_the_hub_does_not_know_is_refused() {
+    let hub = pem_hub().await;
+    let secret = EncodingKey::from_secret(JWT_SECRET.as_bytes());
+    let critical = |alg: Algorithm, crit: &[&str]| {
+        let mut header = Header::new(alg);
+        header.crit = Some(crit.iter().map(|c| c.to_string()).collect());
+        header
+    };
+    // Unencoded payload (RFC 7797): the issuer meant the signature to cover other bytes.
+    let mut unencoded = critical(Algorithm::HS256, &["b64"]);
+    unencoded.extras.insert("b64", false);
+    let cases = [
+        sign(&claims(), unencoded, &secret),
+        sign(
+            &claims(),
+            critical(Algorithm::RS256, &["https://idp.example.test/acr"]),
+            &keys().rsa,
+        ),
+        sign(&claims(), critical(Algorithm::ES256, &["exp"]), &keys().ec),
+        // An empty list is forbidden to producers; it is not "nothing critical".
+        sign(&claims(), critical(Algorithm::HS256, &[]), &secret),
+    ];
+    for token in &cases {
+        assert_rejected(&hub, token, "critical (crit)").await;
+    }
+    // The same unknown parameter, not marked critical, is ignored as the RFC says.
+    let mut extended = Header::new(Algorithm::HS256);
+    extended.extras.insert("b64", false);
+    assert_accepted(&hub, &sign(&claims(), extended, &secret)).await;
+}
+
 #[tokio::test]
 async fn an_unsigned_token_is_refused() {
     let header = b64_json(&json!({ "alg": "none", "typ": "JWT" }));

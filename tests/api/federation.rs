@@ -88,7 +88,10 @@ fn errors(body: &Value) -> Vec<(Value, String)> {
 #[tokio::test]
 async fn service_sdl_is_schema_graphql_a_federation_v2_subgraph_with_four_entities() {
     let hub = TestHub::spawn().await;
-    let body = hub.query(None, "{ _service { sdl } }", json!({})).await;
+    let admin = hub.token_for("HUB:HUB", "HUB_ADMIN");
+    let body = hub
+        .query(Some(&admin), "{ _service { sdl } }", json!({}))
+        .await;
     let sdl = body["data"]["_service"]["sdl"].as_str().expect("sdl");
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema.graphql");
     let on_disk = std::fs::read_to_string(path).expect("schema.graphql");
@@ -110,6 +113,58 @@ async fn service_sdl_is_schema_graphql_a_federation_v2_subgraph_with_four_entiti
         assert!(
             sdl.contains(&format!("type {entity} @key(fields: \"{key}\")")),
             "{entity} is an entity keyed by {key}"
+        );
+    }
+}
+
+/// The SDL is the whole schema: with introspection off it is refused to anyone but a hub
+/// administrator — partners included, and however the document reaches `_service` —
+/// unless the deployment serves it to its composition pipeline.
+#[tokio::test]
+async fn service_sdl_follows_introspection_unless_served_to_composition() {
+    let hub = TestHub::spawn().await;
+    let partner = hub.token_for("LOCAL_AUTHORITY:852", "LA_OFFICER");
+    let admin = hub.token_for("HUB:HUB", "HUB_ADMIN");
+    let documents = [
+        "{ _service { sdl } }",
+        "query Compose { ...Sdl } fragment Sdl on Query { _service { sdl } }",
+        "{ regions { code } ... on Query { service: _service { sdl } } }",
+    ];
+    for document in documents {
+        for token in [None, Some(partner.as_str())] {
+            let response = hub.post_graphql(token, &json!({ "query": document })).await;
+            assert_eq!(response.status(), 403, "{document}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(code(&body), "FORBIDDEN", "{body}");
+            assert!(body.get("data").is_none(), "nothing of it runs: {body}");
+            assert!(
+                body["errors"][0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("export-schema"),
+                "{body}"
+            );
+        }
+        let body = hub.query(Some(&admin), document, json!({})).await;
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    // In a batch, the whole batch is refused.
+    let batch = hub
+        .post_graphql(
+            Some(&partner),
+            &json!([{ "query": "{ regions { code } }" }, { "query": documents[0] }]),
+        )
+        .await;
+    assert_eq!(batch.status(), 403);
+
+    for setting in ["FEDERATION_SDL_PUBLIC", "GRAPHQL_INTROSPECTION"] {
+        let open = TestHub::spawn_with(&[(setting, "true")]).await;
+        let body = open.query(None, documents[0], json!({})).await;
+        assert!(
+            body["data"]["_service"]["sdl"]
+                .as_str()
+                .is_some_and(|sdl| sdl.contains("type School")),
+            "{setting}: {body}"
         );
     }
 }
@@ -461,7 +516,9 @@ async fn an_apollo_gateway_joins_the_hub_with_a_partner_subgraph_and_keeps_acces
     else {
         return;
     };
-    let hub = TestHub::spawn().await;
+    // The gateway composes from `_service { sdl }` fetched without a token, as a
+    // composition pipeline would where the deployment serves it the SDL.
+    let hub = TestHub::spawn_with(&[("FEDERATION_SDL_PUBLIC", "true")]).await;
     let own = urns_of(&hub, "852").await;
     let other = urns_of(&hub, "850").await;
     // Two of LA 852's schools and one of 850's: each caller sees some figures, not all.

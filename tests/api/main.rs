@@ -20,6 +20,7 @@ mod ratelimit;
 mod reference;
 mod resilience;
 mod schema;
+mod secrets;
 mod sharing;
 mod sync;
 mod trace_export;

@@ -24,7 +24,7 @@ const PAGE: &str = "query($f: PupilRecordFilter, $after: String) {
     pupilRecords(filter: $f, first: 500, after: $after) {
         totalCount
         pageInfo { hasNextPage endCursor }
-        edges { node { id schoolUrn homeLaCode period yearGroup senStatus } }
+        edges { node { id pupilKey schoolUrn homeLaCode period yearGroup senStatus } }
     }
 }";
 
@@ -203,6 +203,129 @@ async fn an_la_officer_sees_its_maintained_schools_and_its_residents_wherever_th
         expected < all_records,
         "the scope filter excluded something"
     );
+}
+
+/// A pupil record as one writer sends it.
+fn pupil(number: &str, period: &str, urn: i64, home_la: &str) -> Value {
+    json!({
+        "pupilNumber": number, "period": period, "schoolUrn": urn, "homeLaCode": home_la,
+        "yearGroup": 5, "disadvantaged": false, "sessionsPossible": 300, "sessionsMissed": 3
+    })
+}
+
+async fn write_pupils(hub: &TestHub, org: &str, rows: Vec<Value>) {
+    let body = hub
+        .query(
+            Some(&hub.token_for(org, "SYNC_AGENT")),
+            "mutation($input: UpsertPupilRecordsInput!) { upsertPupilRecords(input: $input) { run { rowsWritten } } }",
+            json!({ "input": { "rows": rows } }),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+}
+
+/// The key of the one record at `urn` in `period` among `rows`.
+fn key_at(rows: &[Value], urn: i64, period: &str) -> String {
+    let keys: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["node"]["schoolUrn"] == urn && r["node"]["period"] == period)
+        .map(|r| r["node"]["pupilKey"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys.len(), 1, "one record at {urn} in {period}");
+    keys[0].to_owned()
+}
+
+/// The attack of issue 20: Southampton knows a pupil number that Hampshire wrote, writes
+/// a record under it at its own school and reads that record's key — the key function
+/// evaluated at a number of its choosing — then looks for the key among the records it
+/// may read. No key it can obtain matches Hampshire's record, nor the key Hampshire is
+/// shown, nor the hub's own linkage key; Southampton's keys still link its own records,
+/// and Hampshire's records of one pupil to each other.
+#[tokio::test]
+async fn a_writer_cannot_find_another_holders_pupil_by_a_key_it_computed() {
+    let hub = TestHub::spawn().await;
+    let schools = schools(&hub).await;
+    let maintained = |la: &str| -> Vec<i64> {
+        schools
+            .iter()
+            .filter(|s| s.la == la && s.is_maintained())
+            .map(|s| s.urn)
+            .collect()
+    };
+    let (hampshire, southampton) = (maintained("850"), maintained("852"));
+    let number = "H850123456789";
+    // Hampshire's record of a pupil living in Southampton, in two years: Southampton
+    // reads both by residence.
+    write_pupils(
+        &hub,
+        "LOCAL_AUTHORITY:850",
+        vec![
+            pupil(number, "2019/20", hampshire[0], "852"),
+            pupil(number, "2020/21", hampshire[0], "852"),
+        ],
+    )
+    .await;
+    // Southampton writes the same number at two of its own schools.
+    write_pupils(
+        &hub,
+        SOUTHAMPTON,
+        vec![
+            pupil(number, "2019/20", southampton[0], "852"),
+            pupil(number, "2020/21", southampton[1], "852"),
+        ],
+    )
+    .await;
+
+    let officer = hub.token_for(SOUTHAMPTON, "LA_OFFICER");
+    let (seen, _) = all_pages(&hub, &officer, json!({})).await;
+    let chosen = key_at(&seen, southampton[0], "2019/20");
+    assert_eq!(
+        chosen,
+        key_at(&seen, southampton[1], "2020/21"),
+        "Southampton links the records it wrote"
+    );
+    let theirs = key_at(&seen, hampshire[0], "2019/20");
+    assert_eq!(
+        theirs,
+        key_at(&seen, hampshire[0], "2020/21"),
+        "and Hampshire's records of one pupil to each other"
+    );
+    // Every key Southampton can obtain by writing is in its own domain: none of them is
+    // on a record it cannot write.
+    let own: HashSet<i64> = southampton.iter().copied().collect();
+    let foreign: Vec<&Value> = seen
+        .iter()
+        .filter(|r| !own.contains(&r["node"]["schoolUrn"].as_i64().unwrap()))
+        .collect();
+    assert!(!foreign.is_empty(), "Southampton reads residents elsewhere");
+    assert!(
+        foreign.iter().all(|r| r["node"]["pupilKey"] != chosen),
+        "the key Southampton computed finds none of another holder's records"
+    );
+    // Nor does it match the key Hampshire is shown, or the key the hub stores.
+    let hampshire_officer = hub.token_for("LOCAL_AUTHORITY:850", "LA_OFFICER");
+    let (theirs_seen, _) = all_pages(&hub, &hampshire_officer, json!({})).await;
+    let hampshire_key = key_at(&theirs_seen, hampshire[0], "2019/20");
+    assert_ne!(hampshire_key, theirs, "keys differ by reader");
+    assert_ne!(hampshire_key, chosen);
+    let db = hub.db().await;
+    let stored = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT DISTINCT pupil_key FROM pupil_record",
+        ))
+        .await
+        .expect("stored keys");
+    let stored: HashSet<String> = stored
+        .iter()
+        .map(|row| row.try_get::<String>("", "pupil_key").unwrap())
+        .collect();
+    for key in seen.iter().chain(&theirs_seen) {
+        assert!(
+            !stored.contains(key["node"]["pupilKey"].as_str().unwrap()),
+            "the linkage key never leaves the hub"
+        );
+    }
 }
 
 #[tokio::test]

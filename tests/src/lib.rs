@@ -41,7 +41,8 @@ pub fn request_id(response: &reqwest::Response) -> String {
 
 /// The HS256 secret every test hub verifies with.
 pub const JWT_SECRET: &str = "test-jwt-secret-that-is-at-least-32-bytes-long";
-const PUPIL_KEY_SECRET: &str = "test-pupil-key-secret";
+/// The key of the pupil numbers' hash every test hub (and its template data) uses.
+pub const PUPIL_KEY_SECRET: &str = "test-pupil-key-secret-of-at-least-32-bytes";
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 static TEMPLATE: OnceCell<Template> = OnceCell::const_new();

@@ -11,7 +11,7 @@ use sea_orm::{ConnectionTrait, Database};
 
 pub const BENCH_DB: &str = "hub_bench_national";
 pub const JWT_SECRET: &str = "bench-jwt-secret-that-is-at-least-32-bytes";
-const PUPIL_KEY_SECRET: &str = "bench-pupil-key-secret";
+const PUPIL_KEY_SECRET: &str = "bench-pupil-key-secret-of-at-least-32-bytes";
 
 /// One LA's schools with five indicators over three periods for the ALL and
 /// DISADVANTAGED groups, plus the LA's gap figures.

@@ -120,25 +120,42 @@ pub fn check_expansion(document: &ExecutableDocument, max_fields: usize) -> Resu
 /// at the root, directly or through fragments spread there). The engine, with
 /// introspection off, answers such fields with a silent `null`; the hub says why.
 pub fn selects_introspection(document: &ExecutableDocument) -> bool {
-    fn at_root(document: &ExecutableDocument, set: &SelectionSet, depth: usize) -> bool {
+    selects_at_root(document, &["__schema", "__type"])
+}
+
+/// Whether any operation selects the federation's `_service` (the subgraph SDL). The
+/// engine answers it whatever the introspection setting, so the hub decides who may.
+pub fn selects_service(document: &ExecutableDocument) -> bool {
+    selects_at_root(document, &["_service"])
+}
+
+/// Whether any operation selects one of `names` at its root, directly or through
+/// fragments spread there.
+fn selects_at_root(document: &ExecutableDocument, names: &[&str]) -> bool {
+    fn at_root(
+        document: &ExecutableDocument,
+        names: &[&str],
+        set: &SelectionSet,
+        depth: usize,
+    ) -> bool {
         depth <= MAX_NESTING
             && set.items.iter().any(|selection| match &selection.node {
-                Selection::Field(field) => {
-                    matches!(field.node.name.node.as_str(), "__schema" | "__type")
-                }
+                Selection::Field(field) => names.contains(&field.node.name.node.as_str()),
                 Selection::InlineFragment(inline) => {
-                    at_root(document, &inline.node.selection_set.node, depth + 1)
+                    at_root(document, names, &inline.node.selection_set.node, depth + 1)
                 }
                 Selection::FragmentSpread(spread) => document
                     .fragments
                     .get(&spread.node.fragment_name.node)
-                    .is_some_and(|f| at_root(document, &f.node.selection_set.node, depth + 1)),
+                    .is_some_and(|f| {
+                        at_root(document, names, &f.node.selection_set.node, depth + 1)
+                    }),
             })
     }
     document
         .operations
         .iter()
-        .any(|(_, operation)| at_root(document, &operation.node.selection_set.node, 0))
+        .any(|(_, operation)| at_root(document, names, &operation.node.selection_set.node, 0))
 }
 
 fn too_large(max_fields: usize) -> String {

@@ -11,6 +11,8 @@
 //! 3. The read is written to the audit log before anything is returned; if that write
 //!    fails the request fails, so no pupil data ever leaves the hub unaudited.
 
+use std::collections::HashMap;
+
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
@@ -25,102 +27,111 @@ use crate::audit::{self, AuditEvent};
 use crate::db;
 use crate::domain::{AccessLevel, OrganisationKind, SenStatus, is_valid_period};
 use crate::error::{Error, Result};
+use crate::pseudonym;
 
 /// One pupil in one academic year, at one school.
-pub struct PupilRecord(pupil_record::Model);
+pub struct PupilRecord {
+    record: pupil_record::Model,
+    /// The key this reader is shown ([`pseudonym::reader_key`]), set by [`show_keys`]
+    /// once the page's schools are read; the stored linkage key never leaves the hub.
+    key: String,
+}
 
 #[Object]
 impl PupilRecord {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.record.id.to_string())
     }
 
-    /// A keyed hash of the pupil number: the same pupil has the same key in every year
-    /// and school, and the number itself is never stored.
+    /// A keyed hash of the pupil number, for this reader's organisation only: the same
+    /// pupil has the same key in every year at every school the organisation writes,
+    /// and in every year at the schools of each other data holder (an LA's maintained
+    /// schools, a trust's academies) — a different key per holder. Keys cannot be
+    /// matched across organisations, and the number itself is never stored.
     async fn pupil_key(&self) -> &str {
-        &self.0.pupil_key
+        &self.key
     }
 
     /// Academic year, e.g. `2023/24`.
     async fn period(&self) -> &str {
-        &self.0.period
+        &self.record.period
     }
 
     async fn school_urn(&self) -> i32 {
-        self.0.school_urn
+        self.record.school_urn
     }
 
     /// LA code of the pupil's home address (may differ from the school's LA).
     async fn home_la_code(&self) -> &str {
-        &self.0.home_la_code
+        &self.record.home_la_code
     }
 
     /// 0 is Reception.
     async fn year_group(&self) -> i16 {
-        self.0.year_group
+        self.record.year_group
     }
 
     async fn disadvantaged(&self) -> bool {
-        self.0.disadvantaged
+        self.record.disadvantaged
     }
 
     async fn sen_status(&self) -> Result<SenStatus> {
-        SenStatus::parse(&self.0.sen_status)
-            .ok_or_else(|| Error::Internal(format!("pupil record {} SEN status", self.0.id)))
+        SenStatus::parse(&self.record.sen_status)
+            .ok_or_else(|| Error::Internal(format!("pupil record {} SEN status", self.record.id)))
     }
 
     /// English as an additional language.
     async fn eal(&self) -> bool {
-        self.0.eal
+        self.record.eal
     }
 
     /// Looked after by a local authority.
     async fn in_care(&self) -> bool {
-        self.0.in_care
+        self.record.in_care
     }
 
     async fn sessions_possible(&self) -> i32 {
-        self.0.sessions_possible
+        self.record.sessions_possible
     }
 
     async fn sessions_missed(&self) -> i32 {
-        self.0.sessions_missed
+        self.record.sessions_missed
     }
 
     async fn suspensions(&self) -> i32 {
-        self.0.suspensions
+        self.record.suspensions
     }
 
     async fn permanently_excluded(&self) -> bool {
-        self.0.permanently_excluded
+        self.record.permanently_excluded
     }
 
     /// Left for elective home education.
     async fn left_for_ehe(&self) -> bool {
-        self.0.left_for_ehe
+        self.record.left_for_ehe
     }
 
     async fn missing_education(&self) -> bool {
-        self.0.missing_education
+        self.record.missing_education
     }
 
     /// Year 6 only: met the expected standard in reading, writing and maths.
     async fn ks2_rwm_expected(&self) -> Option<bool> {
-        self.0.ks2_rwm_expected
+        self.record.ks2_rwm_expected
     }
 
     /// Year 11 only.
     async fn ks4_attainment8(&self) -> Option<f64> {
-        self.0.ks4_attainment8
+        self.record.ks4_attainment8
     }
 
     /// Year 11 only.
     async fn ks4_progress8(&self) -> Option<f64> {
-        self.0.ks4_progress8
+        self.record.ks4_progress8
     }
 
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+        self.record.updated_at
     }
 }
 
@@ -244,22 +255,62 @@ impl PupilQuery {
         access.require_pupil_level()?;
         let page = PageRequest::new(first, after, &rc.limits)?;
         let (query, scope) = filter.query(rc, access).await?;
-        let connection = keyset_page(
+        let mut connection = keyset_page(
             ctx,
             &rc.db,
             query,
             pupil_record::Column::Id,
             page,
-            |rows| rows.into_iter().map(PupilRecord).collect(),
-            |record| record.0.id,
+            |rows| {
+                rows.into_iter()
+                    .map(|record| PupilRecord {
+                        record,
+                        key: String::new(),
+                    })
+                    .collect()
+            },
+            |record| record.record.id,
         )
         .await?;
+        let records = connection.edges.iter_mut().map(|edge| &mut edge.node);
+        show_keys(rc, access, records).await?;
         let event = AuditEvent::read(principal, AccessLevel::Pupil, scope)
             .operation(ctx.query_env.operation_name.as_deref())
             .rows(rows_shown(ctx, connection.edges.len()));
         audit::record(&rc.db, event).await?;
         Ok(connection)
     }
+}
+
+/// Sets each record's key as its reader is shown it: the linkage domain is the policy's
+/// (`Access::pupil_key_domain`), from the record's school, read once per page.
+async fn show_keys<'a>(
+    rc: &RequestContext,
+    access: &Access,
+    records: impl Iterator<Item = &'a mut PupilRecord>,
+) -> Result<()> {
+    let secret = rc.pupil_key_secret.as_deref().ok_or_else(|| {
+        Error::Internal("PUPIL_KEY_SECRET is not configured: pupil keys cannot be shown".to_owned())
+    })?;
+    let records: Vec<&mut PupilRecord> = records.collect();
+    let mut urns: Vec<i32> = records.iter().map(|r| r.record.school_urn).collect();
+    urns.sort_unstable();
+    urns.dedup();
+    let schools: HashMap<i32, school::Model> = school::Entity::find()
+        .filter(school::Column::Urn.is_in(urns))
+        .all(&rc.db)
+        .await?
+        .into_iter()
+        .map(|school| (school.urn, school))
+        .collect();
+    for record in records {
+        let school = schools.get(&record.record.school_urn).ok_or_else(|| {
+            Error::Internal(format!("pupil record {} has no school", record.record.id))
+        })?;
+        let (reader, domain) = access.pupil_key_domain(school)?;
+        record.key = pseudonym::reader_key(secret, reader, &domain, &record.record.pupil_key);
+    }
+    Ok(())
 }
 
 /// How many of the page's rows the response carries: all of them when the client

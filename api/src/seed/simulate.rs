@@ -28,7 +28,7 @@ use super::random::{
 use super::reference::{CROSS_BORDER, LONDON, Metric};
 use super::register::{FIRST_PERIOD_START_YEAR, SchoolPlan};
 use crate::domain::{ENGLAND_CODE, GeographicLevel, PERIODS, Phase, PupilGroup, SenStatus};
-use crate::pseudonym::pupil_key;
+use crate::pseudonym::linkage_key;
 
 /// One pupil in one academic year at one school.
 #[derive(Clone, Debug, PartialEq)]
@@ -225,7 +225,7 @@ fn pupil_row(school: &SchoolPlan, pupil: &PupilYear, secret: &[u8]) -> PupilRow 
         pupil.serial,
     );
     PupilRow {
-        pupil_key: pupil_key(secret, &upn),
+        pupil_key: linkage_key(secret, &upn),
         period: PERIODS[pupil.period],
         school_urn: school.urn,
         home_la_code: pupil.home_la,

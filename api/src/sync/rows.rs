@@ -314,8 +314,40 @@ impl Problems {
     }
 }
 
-/// Where a figure's area lives: checks the code for its level and returns the school
-/// for `SCHOOL` figures.
+/// How each level's codes are written. A figure is stored under the code as sent, and
+/// its key (and every aggregate, delete and cache tag) compares that text, so a code that
+/// names a known area in another spelling — `+100906` or `00100906` for URN 100906 —
+/// would store a second copy of the figure beside the first: counted twice by
+/// aggregates, left behind by a delete under the usual code. Only the one spelling the
+/// register uses is accepted; the register check follows. The reason describes the form
+/// without repeating what was sent.
+fn check_canonical(level: GeographicLevel, code: &str) -> Result<(), &'static str> {
+    let digits = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    let canonical = match level {
+        // At most 9 digits: every URN fits an i32, as the register stores it.
+        GeographicLevel::School => digits(code) && !code.starts_with('0') && code.len() <= 9,
+        GeographicLevel::La => code.len() == 3 && digits(code),
+        GeographicLevel::Region => code.len() == 9 && code.starts_with("E12") && digits(&code[3..]),
+        GeographicLevel::National => code == ENGLAND_CODE,
+    };
+    if canonical {
+        return Ok(());
+    }
+    Err(match level {
+        GeographicLevel::School => {
+            "a SCHOOL figure's areaCode is a URN written as its digits alone \
+             (no sign, spaces or leading zeros), like 100906"
+        }
+        GeographicLevel::La => "an LA figure's areaCode is a three-digit LA code, like 852",
+        GeographicLevel::Region => {
+            "a REGION figure's areaCode is a region code written like E12000008"
+        }
+        GeographicLevel::National => "a NATIONAL figure's areaCode is E92000001",
+    })
+}
+
+/// Where a figure's area lives: checks the code for its level — its written form, then
+/// the register — and returns the school for `SCHOOL` figures.
 fn check_area<'r>(
     reference: &'r Reference,
     scope: &WriteScope,
@@ -324,6 +356,10 @@ fn check_area<'r>(
     area_code: &str,
     problems: &mut Problems,
 ) -> Option<Option<&'r school::Model>> {
+    if let Err(reason) = check_canonical(level, area_code) {
+        problems.invalid(index, "areaCode", reason);
+        return None;
+    }
     let known = match level {
         GeographicLevel::School => {
             let Ok(urn) = area_code.parse::<i32>() else {
@@ -663,7 +699,7 @@ pub fn pupils(
         if problems.rows.contains(&index) {
             continue;
         }
-        let pupil_key = pseudonym::pupil_key(secret, &input.pupil_number);
+        let pupil_key = pseudonym::linkage_key(secret, &input.pupil_number);
         if let Some(first) = seen.insert(
             (pupil_key.clone(), input.period.clone(), input.school_urn),
             index,
