@@ -78,6 +78,7 @@ pub struct AggregateCell {
 pub struct Aggregate {
     pub indicator: Indicator,
     pub group_by: Vec<AggregateDimension>,
+    #[graphql(complexity = "crate::graphql::cost::list(crate::graphql::cost::AGGREGATE_CELLS, child_complexity)")]
     pub cells: Vec<AggregateCell>,
 }
 

@@ -251,6 +251,7 @@ impl Series {
     }
 
     /// One observation per period, oldest first.
+    #[graphql(complexity = "crate::graphql::cost::list(crate::graphql::cost::SERIES_POINTS, child_complexity)")]
     async fn points(&self) -> Vec<Observation> {
         self.points
             .iter()

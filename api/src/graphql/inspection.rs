@@ -87,6 +87,7 @@ impl WindowEntry {
 
     /// The school's active buddy pairings the caller may see: within its SCHOOL scope,
     /// or where the buddy works for the caller's organisation. Empty without a token.
+    #[graphql(complexity = "crate::graphql::cost::list(crate::graphql::cost::MEMBERS, child_complexity)")]
     async fn buddy_pairings(&self, ctx: &Context<'_>) -> Result<Vec<BuddyPairing>> {
         let rc = request_context(ctx)?;
         let access = rc.access();

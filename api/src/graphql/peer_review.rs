@@ -217,6 +217,7 @@ impl PeerReview {
     }
 
     /// Every participating organisation, the reviewed one included.
+    #[graphql(complexity = "crate::graphql::cost::list(crate::graphql::cost::MEMBERS, child_complexity)")]
     async fn participants(&self, ctx: &Context<'_>) -> Result<Vec<Participant>> {
         let rc = request_context(ctx)?;
         let mut out = Vec::new();
@@ -232,6 +233,7 @@ impl PeerReview {
     }
 
     /// The actions agreed, in the order they were added.
+    #[graphql(complexity = "crate::graphql::cost::list(crate::graphql::cost::PARTS, child_complexity)")]
     async fn actions(&self, ctx: &Context<'_>) -> Result<Vec<ReviewAction>> {
         let rc = request_context(ctx)?;
         let mut out = Vec::new();

@@ -28,6 +28,7 @@ impl Region {
     }
 
     /// The region's local authorities, by LA code.
+    #[graphql(complexity = "crate::graphql::cost::list(crate::graphql::cost::LAS_PER_REGION, child_complexity)")]
     async fn local_authorities(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
         let las = loaders(ctx)?.local_authorities(&self.0.code).await?;
         Ok(las.into_iter().map(Organisation).collect())
@@ -125,6 +126,7 @@ pub struct ReferenceQuery;
 #[Object]
 impl ReferenceQuery {
     /// The nine English regions.
+    #[graphql(complexity = "crate::graphql::cost::list(crate::graphql::cost::REGIONS, child_complexity)")]
     async fn regions(&self, ctx: &Context<'_>) -> Result<Vec<Region>> {
         let rc = request_context(ctx)?;
         access::public(&rc.caller)?;
@@ -195,6 +197,7 @@ impl ReferenceQuery {
     }
 
     /// The indicator catalogue.
+    #[graphql(complexity = "crate::graphql::cost::list(crate::graphql::cost::INDICATORS, child_complexity)")]
     async fn indicators(&self, ctx: &Context<'_>) -> Result<Vec<Indicator>> {
         let rc = request_context(ctx)?;
         access::public(&rc.caller)?;

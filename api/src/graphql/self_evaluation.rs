@@ -224,6 +224,7 @@ impl SelfEvaluation {
     }
 
     /// The organisations it is shared with by name (empty when shared with the region).
+    #[graphql(complexity = "crate::graphql::cost::list(crate::graphql::cost::MEMBERS, child_complexity)")]
     async fn partners(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
         let rc = request_context(ctx)?;
         let mut partners = Vec::new();
@@ -243,6 +244,7 @@ impl SelfEvaluation {
         Ok(self.page.current(rc, self.row.id).await?.title.clone())
     }
 
+    #[graphql(complexity = "crate::graphql::cost::list(crate::graphql::cost::PARTS, child_complexity)")]
     async fn sections(&self, ctx: &Context<'_>) -> Result<Vec<SelfEvaluationSection>> {
         Ok(sections(self.content(ctx).await?.sections))
     }
@@ -414,6 +416,7 @@ impl SelfEvaluationVersion {
         &self.0.title
     }
 
+    #[graphql(complexity = "crate::graphql::cost::list(crate::graphql::cost::PARTS, child_complexity)")]
     async fn sections(&self) -> Result<Vec<SelfEvaluationSection>> {
         Ok(sections(parse_content(&self.0)?.sections))
     }

@@ -60,6 +60,7 @@ impl Me {
     }
 
     /// Every PUPIL and SCHOOL grant the caller holds, with where it came from.
+    #[graphql(complexity = "crate::graphql::cost::list(crate::graphql::cost::SCOPES, child_complexity)")]
     async fn scopes(&self) -> &[Scope] {
         &self.scopes
     }

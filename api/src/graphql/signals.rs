@@ -159,6 +159,7 @@ impl Signal {
 
     /// The figures behind it, oldest first, the area's before the comparator's. Empty
     /// when `WITHHELD`.
+    #[graphql(complexity = "crate::graphql::cost::list(crate::graphql::cost::SERIES_POINTS, child_complexity)")]
     async fn figures(&self) -> Vec<Observation> {
         self.figures
             .iter()
@@ -401,6 +402,7 @@ impl SignalQuery {
 
     /// The rules signals are computed with, by code. Any authenticated caller: the
     /// thresholds are how partners read a signal.
+    #[graphql(complexity = "crate::graphql::cost::list(crate::graphql::cost::INDICATORS, child_complexity)")]
     async fn signal_rules(
         &self,
         ctx: &Context<'_>,
