@@ -85,7 +85,9 @@ pub fn to_json(value: &impl Serialize, max_bytes: usize) -> Result<Vec<u8>, Erro
             "the answer is larger than {max_bytes} bytes (MAX_ANSWER_BYTES) and was not \
              sent; ask for fewer rows or fields"
         ))),
-        Err(err) => Err(Error::Internal(format!("could not serialise an answer: {err}"))),
+        Err(err) => Err(Error::Internal(format!(
+            "could not serialise an answer: {err}"
+        ))),
     }
 }
 

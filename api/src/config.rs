@@ -211,6 +211,11 @@ pub struct CacheConfig {
     /// `CACHE_REDIS_TIMEOUT_MS`, default 250: a Redis command that takes longer counts
     /// as Redis being down (the request is answered from the database).
     pub redis_timeout: Duration,
+    /// `CACHE_REDIS_MAX_ENTRY_BYTES`, default 1 MiB: larger answers are kept in the
+    /// in-process tier only. One Redis command carries a whole entry; a few
+    /// multi-megabyte ones would hold every instance's Redis connection and the
+    /// server's memory for what one instance can keep itself.
+    pub redis_max_entry_bytes: usize,
 }
 
 impl CacheConfig {
@@ -227,6 +232,7 @@ impl Default for CacheConfig {
             redis_url: None,
             redis_prefix: "hub".to_owned(),
             redis_timeout: Duration::from_millis(250),
+            redis_max_entry_bytes: 1024 * 1024,
         }
     }
 }
@@ -346,6 +352,7 @@ impl Config {
             redis_url,
             redis_prefix,
             redis_timeout: Duration::from_millis(number("CACHE_REDIS_TIMEOUT_MS", 250, 10) as u64),
+            redis_max_entry_bytes: number("CACHE_REDIS_MAX_ENTRY_BYTES", 1024 * 1024, 1024),
         };
         let disclosure = Disclosure {
             min_count: number("DISCLOSURE_MIN_COUNT", 5, 1) as f64,

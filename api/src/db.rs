@@ -92,7 +92,11 @@ fn observer(metrics: &Metrics) -> impl Fn(&sea_orm::metric::Info<'_>) + Send + S
 /// The pool as one request sees it: the same connections, with every statement also
 /// counted against the request's budget. A clone of the handle carries its own
 /// callback, so the count is the request's alone.
-pub fn counted(db: &DatabaseConnection, metrics: &Metrics, budget: Arc<Budget>) -> DatabaseConnection {
+pub fn counted(
+    db: &DatabaseConnection,
+    metrics: &Metrics,
+    budget: Arc<Budget>,
+) -> DatabaseConnection {
     let mut db = db.clone();
     let observe = observer(metrics);
     db.set_metric_callback(move |info| {

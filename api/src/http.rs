@@ -143,6 +143,24 @@ async fn busy(state: &AppState) -> Response {
     }
 }
 
+/// An executed answer with an `UNAVAILABLE` error (the database failed or was too
+/// slow while it ran): `503`, so that load balancers and clients retry it like the
+/// refusals before execution, with whatever data resolved still in the body.
+fn unavailable_answer(body: Bytes) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("x-cache", HeaderValue::from_static("miss"));
+    json_response(StatusCode::SERVICE_UNAVAILABLE, headers, body)
+}
+
+/// [`busy`] for a request the engine ran: its errors are already in the metrics
+/// (`finish`), so the response does not carry its code for `observe` to count again.
+async fn busy_after_execution(state: &AppState) -> Response {
+    let mut response = busy(state).await;
+    response.extensions_mut().remove::<ErrorCode>();
+    response
+}
+
 /// `503` with `Retry-After` and `OVERLOADED`.
 fn overloaded() -> Response {
     let mut response = refusal(&Error::Overloaded);
@@ -675,11 +693,11 @@ async fn single(
     };
     finish(state, &mut response, operation.as_ref(), started);
     let is_query = operation.is_some_and(|op| op.is_query);
-    if response
+    let unavailable = response
         .errors
         .iter()
-        .any(|e| has_code(e, ErrorCode::Unavailable))
-    {
+        .any(|e| has_code(e, ErrorCode::Unavailable));
+    if unavailable {
         state.health.recheck();
     }
     if response
@@ -687,12 +705,15 @@ async fn single(
         .iter()
         .any(|e| has_code(e, ErrorCode::Overloaded))
     {
-        return busy(state).await;
+        return busy_after_execution(state).await;
     }
     let body = match budget::to_json(&response, state.limits.max_answer_bytes) {
         Ok(body) => Bytes::from(body),
         Err(err) => return refusal(&err),
     };
+    if unavailable {
+        return unavailable_answer(body);
+    }
     let tags = (is_query && response.errors.is_empty())
         .then(|| hints.storable_tags())
         .flatten();
@@ -776,11 +797,10 @@ async fn execute_batch(
     );
     let started = Instant::now();
     let schema = state.schema.clone();
-    let mut response =
-        match run(&budget, async move { schema.execute_batch(batch).await }).await {
-            Ok(response) => response,
-            Err(err) => return refusal(&err),
-        };
+    let mut response = match run(&budget, async move { schema.execute_batch(batch).await }).await {
+        Ok(response) => response,
+        Err(err) => return refusal(&err),
+    };
     if let BatchResponse::Batch(responses) = &mut response {
         for (response, operation) in responses.iter_mut().zip(&operations) {
             finish(state, response, operation.as_ref(), started);
@@ -795,12 +815,19 @@ async fn execute_batch(
         .flat_map(|response| &response.errors)
         .any(|e| has_code(e, ErrorCode::Overloaded))
     {
-        return busy(state).await;
+        return busy_after_execution(state).await;
     }
+    let unavailable = responses
+        .iter()
+        .flat_map(|response| &response.errors)
+        .any(|e| has_code(e, ErrorCode::Unavailable));
     let body = match budget::to_json(&response, state.limits.max_answer_bytes) {
         Ok(body) => Bytes::from(body),
         Err(err) => return refusal(&err),
     };
+    if unavailable {
+        return unavailable_answer(body);
+    }
     let mut http = json_response(StatusCode::OK, HeaderMap::new(), body);
     http.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -21,7 +21,12 @@ fn region_cycle(pairs: usize) -> String {
 }
 
 /// POSTs a document; the status and the JSON body.
-async fn post(hub: &TestHub, token: Option<&str>, document: &str, variables: Value) -> (u16, Value) {
+async fn post(
+    hub: &TestHub,
+    token: Option<&str>,
+    document: &str,
+    variables: Value,
+) -> (u16, Value) {
     let response = hub
         .post_graphql(token, &json!({ "query": document, "variables": variables }))
         .await;
@@ -48,7 +53,10 @@ async fn the_region_cycle_within_the_depth_limit_is_refused_before_it_runs() {
     assert_refused_unrun(&hub, &region_cycle(2)).await;
     // Depth 12, the default depth limit: once 23 GB resident and a killed process.
     let body = assert_refused_unrun(&hub, &region_cycle(5)).await;
-    let message = body["errors"][0]["message"].as_str().unwrap().to_lowercase();
+    let message = body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_lowercase();
     assert!(message.contains("complex"), "{body}");
 }
 
@@ -69,7 +77,9 @@ async fn honest_nested_lists_stay_within_the_budget() {
 #[tokio::test]
 async fn a_list_field_repeated_under_many_aliases_is_refused_before_it_runs() {
     let hub = TestHub::spawn().await;
-    let aliases: String = (0..9).map(|i| format!("i{i}: indicators {{ code }} ")).collect();
+    let aliases: String = (0..9)
+        .map(|i| format!("i{i}: indicators {{ code }} "))
+        .collect();
     let body = assert_refused_unrun(&hub, &format!("{{ {aliases} }}")).await;
     let message = body["errors"][0]["message"].as_str().unwrap();
     assert!(message.contains("`indicators`"), "{body}");
@@ -83,7 +93,9 @@ async fn a_list_field_repeated_under_many_aliases_is_refused_before_it_runs() {
     )
     .await;
     // Eight are fine.
-    let eight: String = (0..8).map(|i| format!("i{i}: indicators {{ code }} ")).collect();
+    let eight: String = (0..8)
+        .map(|i| format!("i{i}: indicators {{ code }} "))
+        .collect();
     let body = hub.query(None, &format!("{{ {eight} }}"), json!({})).await;
     assert!(body["errors"].is_null(), "{body}");
 }
@@ -106,7 +118,11 @@ async fn a_query_over_its_statement_budget_is_stopped_with_a_coded_error() {
     assert!(message.contains("MAX_REQUEST_STATEMENTS"), "{body}");
     // Within the budget, the same hub answers.
     let body = hub.query(None, "{ regions { code } }", json!({})).await;
-    assert_eq!(body["data"]["regions"].as_array().unwrap().len(), 9, "{body}");
+    assert_eq!(
+        body["data"]["regions"].as_array().unwrap().len(),
+        9,
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -142,7 +158,10 @@ async fn a_sync_call_stopped_by_its_statement_budget_writes_nothing() {
         .scalar("SELECT COUNT(*) FROM observation WHERE period = '2031/32'")
         .await;
     assert_eq!(written, 0, "the stopped call's transaction was rolled back");
-    assert_eq!(hub.scalar("SELECT COUNT(*) FROM sync_run").await, runs_before);
+    assert_eq!(
+        hub.scalar("SELECT COUNT(*) FROM sync_run").await,
+        runs_before
+    );
 }
 
 #[tokio::test]
@@ -245,14 +264,19 @@ impl WriteLock {
             _ => &["BEGIN IMMEDIATE"],
         };
         for statement in statements {
-            db.execute_unprepared(statement).await.expect("take the lock");
+            db.execute_unprepared(statement)
+                .await
+                .expect("take the lock");
         }
         WriteLock(db)
     }
 
     async fn release(self) {
         use sea_orm::ConnectionTrait;
-        self.0.execute_unprepared("ROLLBACK").await.expect("release");
+        self.0
+            .execute_unprepared("ROLLBACK")
+            .await
+            .expect("release");
         self.0.close().await.expect("close");
     }
 }
@@ -269,7 +293,8 @@ async fn a_saturated_pool_is_overload_not_an_outage() {
     .await;
     let provider = hub.token_for("LOCAL_AUTHORITY:850", "LA_OFFICER");
     // Warm the caller's scope, so that only the write needs the pool.
-    hub.query(Some(&provider), "{ me { roles } }", json!({})).await;
+    hub.query(Some(&provider), "{ me { roles } }", json!({}))
+        .await;
     let lock = WriteLock::take(&hub).await;
     // A write that holds the pool's only connection while it waits for the lock.
     let writer = {
@@ -319,4 +344,38 @@ async fn a_saturated_pool_is_overload_not_an_outage() {
     assert_eq!(writer.await.expect("writer"), 200);
     let body = hub.query(None, "{ indicators { code } }", json!({})).await;
     assert!(body["errors"].is_null(), "{body}");
+}
+
+/// Sends a body; the `x-cache` header.
+async fn x_cache(hub: &TestHub, body: &Value) -> String {
+    let response = hub.post_graphql(None, body).await;
+    assert_eq!(response.status(), 200);
+    response.headers()["x-cache"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn answers_over_the_redis_entry_limit_stay_in_memory() {
+    let Some(redis) = hub_tests::redis_url("answers_over_the_redis_entry_limit_stay_in_memory")
+    else {
+        return;
+    };
+    let prefix = format!("hub-entry-cap-{}", std::process::id());
+    let settings = [
+        ("REDIS_URL", redis.as_str()),
+        ("CACHE_REDIS_PREFIX", prefix.as_str()),
+        ("CACHE_REDIS_MAX_ENTRY_BYTES", "2048"),
+    ];
+    let a = TestHub::spawn_with(&settings).await;
+    let b = a.spawn_sibling(&settings).await;
+    a.wait_for_redis().await;
+    b.wait_for_redis().await;
+    let small = json!({ "query": "{ regions { code } }" });
+    let large = json!({ "query": "{ schools(first: 100) { edges { node { urn name } } } }" });
+    for body in [&small, &large] {
+        assert_eq!(x_cache(&a, body).await, "miss");
+        assert_eq!(x_cache(&a, body).await, "hit", "kept in A's memory");
+    }
+    // B has never seen either question: only the small answer is in Redis.
+    assert_eq!(x_cache(&b, &small).await, "hit");
+    assert_eq!(x_cache(&b, &large).await, "miss");
 }

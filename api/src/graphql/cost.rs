@@ -36,7 +36,8 @@ pub const AGGREGATE_CELLS: usize = 200;
 
 /// The cost of a list of at most `rows` rows, each costing `child_complexity`.
 pub fn list(rows: usize, child_complexity: usize) -> usize {
-    rows.saturating_mul(child_complexity.max(1)).saturating_add(1)
+    rows.saturating_mul(child_complexity.max(1))
+        .saturating_add(1)
 }
 
 #[cfg(test)]
@@ -75,6 +76,10 @@ mod tests {
                 }
             }
         }
-        assert!(missing.is_empty(), "lists without a cost:\n{}", missing.join("\n"));
+        assert!(
+            missing.is_empty(),
+            "lists without a cost:\n{}",
+            missing.join("\n")
+        );
     }
 }

@@ -176,8 +176,7 @@ pub fn check_list_repeats(
                     depth + 1,
                 )?,
                 Selection::FragmentSpread(spread) => {
-                    if let Some(fragment) =
-                        document.fragments.get(&spread.node.fragment_name.node)
+                    if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node)
                     {
                         count(
                             document,
@@ -349,7 +348,9 @@ mod tests {
     fn a_list_field_repeated_under_aliases_is_refused() {
         let lists: HashSet<String> = ["regions".to_owned()].into();
         let repeated = |n: usize, fragment: bool| {
-            let fields: String = (0..n).map(|i| format!("r{i}: regions {{ code }} ")).collect();
+            let fields: String = (0..n)
+                .map(|i| format!("r{i}: regions {{ code }} "))
+                .collect();
             let query = if fragment {
                 format!("{{ ...F school(urn: 1) {{ name }} }} fragment F on Query {{ {fields} }}")
             } else {

@@ -16,8 +16,8 @@
 //! SQL runs.
 
 mod aggregate;
-mod cost;
 mod audit;
+mod cost;
 mod federation;
 mod figures;
 pub mod guard;
@@ -126,8 +126,7 @@ pub fn list_fields() -> &'static HashSet<String> {
             })
             .flat_map(|fields| fields.values())
             .filter(|field| {
-                field.ty.starts_with('[')
-                    || field.ty.trim_end_matches('!').ends_with("Connection")
+                field.ty.starts_with('[') || field.ty.trim_end_matches('!').ends_with("Connection")
             })
             .map(|field| field.name.clone())
             .collect()
@@ -324,11 +323,17 @@ pub fn only_sync_mutations(request: &mut async_graphql::Request) -> bool {
         (DocumentOperations::Multiple(_), None) => return false,
     };
     operation.node.ty == OperationType::Mutation
-        && operation.node.selection_set.node.items.iter().all(|selection| {
-            matches!(&selection.node, Selection::Field(field)
+        && operation
+            .node
+            .selection_set
+            .node
+            .items
+            .iter()
+            .all(|selection| {
+                matches!(&selection.node, Selection::Field(field)
                 if SYNC_MUTATIONS.contains(&field.node.name.node.as_str())
                     || field.node.name.node == "__typename")
-        })
+            })
 }
 
 /// See [`operation`].
