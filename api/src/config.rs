@@ -35,6 +35,10 @@ pub struct Config {
     /// request may run (PostgreSQL `statement_timeout`; on SQLite, the longest wait
     /// for a lock). Migrations and seeding are not bounded by it.
     pub db_statement_timeout: Duration,
+    /// `DATABASE_ACQUIRE_TIMEOUT_MS`, default 1 s: how long a request waits for a free
+    /// connection of the pool before it is answered `503` `OVERLOADED`. Short, so that
+    /// a saturated pool sheds load instead of queueing every request behind it.
+    pub db_acquire_timeout: Duration,
     pub auth: AuthConfig,
     /// `PUPIL_KEY_SECRET`: key of the hash that replaces pupil numbers (at least 32
     /// bytes), and of the keys readers are shown (see `pseudonym`).
@@ -112,6 +116,14 @@ pub struct Limits {
     pub max_sync_body_bytes: usize,
     /// `MAX_BATCH_SIZE`, default 10 operations in one batched POST.
     pub max_batch: usize,
+    /// `MAX_REQUEST_STATEMENTS`, default 2,000: SQL statements one request may run
+    /// (a batch's operations together). Counted while it runs; the request crossing
+    /// it is stopped and its work dropped. A sync call of 10,000 rows needs a few
+    /// dozen; an honest dashboard a handful.
+    pub max_statements: usize,
+    /// `MAX_ANSWER_BYTES`, default 16 MiB: the largest answer the hub will send for
+    /// one request; a larger one is dropped and refused instead of being sent.
+    pub max_answer_bytes: usize,
     /// `REQUEST_TIMEOUT_MS`, default 30 s: a request still running after this is
     /// answered with `UNAVAILABLE` and its work is dropped.
     pub request_timeout: Duration,
@@ -126,6 +138,8 @@ impl Default for Limits {
             max_body_bytes: 256 * 1024,
             max_sync_body_bytes: 8 * 1024 * 1024,
             max_batch: 10,
+            max_statements: 2_000,
+            max_answer_bytes: 16 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
         }
     }
@@ -231,6 +245,11 @@ pub struct CacheConfig {
     /// `CACHE_REDIS_TIMEOUT_MS`, default 250: a Redis command that takes longer counts
     /// as Redis being down (the request is answered from the database).
     pub redis_timeout: Duration,
+    /// `CACHE_REDIS_MAX_ENTRY_BYTES`, default 1 MiB: larger answers are kept in the
+    /// in-process tier only. One Redis command carries a whole entry; a few
+    /// multi-megabyte ones would hold every instance's Redis connection and the
+    /// server's memory for what one instance can keep itself.
+    pub redis_max_entry_bytes: usize,
 }
 
 impl CacheConfig {
@@ -247,6 +266,7 @@ impl Default for CacheConfig {
             redis_url: None,
             redis_prefix: "hub".to_owned(),
             redis_timeout: Duration::from_millis(250),
+            redis_max_entry_bytes: 1024 * 1024,
         }
     }
 }
@@ -345,10 +365,14 @@ impl Config {
             max_body_bytes: number("MAX_BODY_BYTES", defaults.max_body_bytes, 1024),
             max_sync_body_bytes: number("MAX_SYNC_BODY_BYTES", defaults.max_sync_body_bytes, 1024),
             max_batch: number("MAX_BATCH_SIZE", defaults.max_batch, 1),
+            max_statements: number("MAX_REQUEST_STATEMENTS", defaults.max_statements, 1),
+            max_answer_bytes: number("MAX_ANSWER_BYTES", defaults.max_answer_bytes, 1024),
             request_timeout: Duration::from_millis(number("REQUEST_TIMEOUT_MS", 30_000, 10) as u64),
         };
         let db_statement_timeout =
             Duration::from_millis(number("DATABASE_STATEMENT_TIMEOUT_MS", 10_000, 1) as u64);
+        let db_acquire_timeout =
+            Duration::from_millis(number("DATABASE_ACQUIRE_TIMEOUT_MS", 1_000, 10) as u64);
         let burst = number("RATE_LIMIT_BURST", 100, 1) as f64;
         let db_max_connections = number(
             "DATABASE_MAX_CONNECTIONS",
@@ -362,6 +386,7 @@ impl Config {
             redis_url,
             redis_prefix,
             redis_timeout: Duration::from_millis(number("CACHE_REDIS_TIMEOUT_MS", 250, 10) as u64),
+            redis_max_entry_bytes: number("CACHE_REDIS_MAX_ENTRY_BYTES", 1024 * 1024, 1024),
         };
         let disclosure_secret = get("DISCLOSURE_KEY_SECRET").or(get("PUPIL_KEY_SECRET"));
         let disclosure = Disclosure {
@@ -525,6 +550,7 @@ impl Config {
             database_url,
             embedded,
             db_max_connections,
+            db_acquire_timeout,
             db_statement_timeout,
             auth: AuthConfig {
                 jwt_secret,

@@ -26,6 +26,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbE
 use entities::organisation;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
+use crate::budget::Budget;
 use crate::config::Config;
 use crate::domain::OrganisationKind;
 use crate::telemetry::Metrics;
@@ -47,28 +48,78 @@ pub async fn organisation_by_code<C: ConnectionTrait>(
 /// Opens the pool requests use, every statement bounded by the statement timeout, and
 /// wires the statement counter.
 pub async fn connect(config: &Config, metrics: &Metrics) -> Result<DatabaseConnection, DbErr> {
-    let mut db = open(config, Some(config.db_statement_timeout)).await?;
+    let pool = Pool {
+        max_connections: config.db_max_connections,
+        acquire_timeout: config.db_acquire_timeout,
+    };
+    let mut db = open(config, Some(config.db_statement_timeout), pool).await?;
+    db.set_metric_callback(observer(metrics));
+    Ok(db)
+}
+
+/// The health check's own connection, apart from the pool requests use: a pool
+/// saturated by requests must not make the hub think its database is down (it once
+/// answered `UNAVAILABLE` to everyone while PostgreSQL was up), and `/readyz` must
+/// still answer while every request connection is busy.
+pub async fn connect_probe(config: &Config) -> Result<DatabaseConnection, DbErr> {
+    // Two: the monitor's ping and one request's `Health::confirm` at a time.
+    let pool = Pool {
+        max_connections: 2,
+        acquire_timeout: Duration::from_secs(1),
+    };
+    open(config, Some(Duration::from_secs(1)), pool).await
+}
+
+/// Size of a pool and how long a caller waits for one of its connections.
+struct Pool {
+    max_connections: u32,
+    acquire_timeout: Duration,
+}
+
+/// Records each statement in the metrics.
+fn observer(metrics: &Metrics) -> impl Fn(&sea_orm::metric::Info<'_>) + Send + Sync + 'static {
     let statements = metrics.db_statements.clone();
     let failures = metrics.db_statement_failures.clone();
     let seconds = metrics.db_statement_seconds.clone();
-    db.set_metric_callback(move |info| {
+    move |info| {
         statements.inc();
         seconds.observe(info.elapsed.as_secs_f64());
         if info.failed {
             failures.inc();
         }
+    }
+}
+
+/// The pool as one request sees it: the same connections, with every statement also
+/// counted against the request's budget. A clone of the handle carries its own
+/// callback, so the count is the request's alone.
+pub fn counted(
+    db: &DatabaseConnection,
+    metrics: &Metrics,
+    budget: Arc<Budget>,
+) -> DatabaseConnection {
+    let mut db = db.clone();
+    let observe = observer(metrics);
+    db.set_metric_callback(move |info| {
+        observe(info);
+        budget.statement();
     });
-    Ok(db)
+    db
 }
 
 /// A connection for migrations, seeding and the command line: no statement timeout.
 pub async fn connect_unbounded(config: &Config) -> Result<DatabaseConnection, DbErr> {
-    open(config, None).await
+    let pool = Pool {
+        max_connections: config.db_max_connections,
+        acquire_timeout: Duration::from_secs(5),
+    };
+    open(config, None, pool).await
 }
 
 async fn open(
     config: &Config,
     statement_timeout: Option<Duration>,
+    pool: Pool,
 ) -> Result<DatabaseConnection, DbErr> {
     if config.embedded {
         // The default SQLite file lives in ./data; create the folder on first start,
@@ -87,11 +138,11 @@ async fn open(
     let busy_timeout = statement_timeout.unwrap_or(Duration::from_secs(5));
     let mut options = ConnectOptions::new(config.database_url.clone());
     options
-        .max_connections(config.db_max_connections)
+        .max_connections(pool.max_connections)
         .connect_timeout(Duration::from_secs(5))
         // Fail fast when the pool is exhausted or the server is gone, rather than hold
         // a client's request for the driver's 30-second default.
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(pool.acquire_timeout)
         .sqlx_logging(false)
         // WAL lets readers proceed while a writer commits; the busy timeout turns a
         // momentary writer lock into a short wait instead of an error.
@@ -165,15 +216,22 @@ pub fn observe_pool(db: &DatabaseConnection, metrics: &Metrics) {
 pub struct Health {
     up: Arc<AtomicBool>,
     wake: Arc<tokio::sync::Notify>,
+    probe: DatabaseConnection,
+    /// The last [`Health::confirm`]: when, and whether the database answered.
+    confirmed: Arc<tokio::sync::Mutex<Option<(std::time::Instant, bool)>>>,
 }
 
 impl Health {
-    /// Starts watching `db`; the database counts as up until a ping says otherwise.
-    pub fn watch(db: DatabaseConnection, metrics: Metrics) -> Health {
+    /// Starts watching the database through `probe`, a connection of its own
+    /// ([`connect_probe`]); the database counts as up until a ping says otherwise.
+    pub fn watch(probe: DatabaseConnection, metrics: Metrics) -> Health {
         let health = Health {
             up: Arc::new(AtomicBool::new(true)),
             wake: Arc::new(tokio::sync::Notify::new()),
+            probe: probe.clone(),
+            confirmed: Arc::default(),
         };
+        let db = probe;
         metrics.db_up.set(1);
         tokio::spawn(monitor(
             Arc::downgrade(&health.up),
@@ -186,6 +244,33 @@ impl Health {
 
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Acquire)
+    }
+
+    /// Pings the database now, on the probe's own connection (for `/readyz`).
+    pub async fn ping(&self) -> bool {
+        ping(&self.probe).await
+    }
+
+    /// Whether the database answers, for a request that found no free connection:
+    /// the pool says "timed out" both when every connection is busy and when it
+    /// cannot connect at all, and only a connection of another pool tells the two
+    /// apart. One ping answers every request asking within 250 ms, so a burst of
+    /// such requests costs the database one statement. An unreachable database is
+    /// reported to the monitor, which marks it down.
+    pub async fn confirm(&self) -> bool {
+        const FRESH: Duration = Duration::from_millis(250);
+        let mut confirmed = self.confirmed.lock().await;
+        if let Some((at, up)) = *confirmed
+            && at.elapsed() < FRESH
+        {
+            return up;
+        }
+        let up = ping(&self.probe).await;
+        *confirmed = Some((std::time::Instant::now(), up));
+        if !up {
+            self.recheck();
+        }
+        up
     }
 
     /// A request found the database unavailable: check now rather than at the next tick.

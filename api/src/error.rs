@@ -23,6 +23,9 @@ pub enum ErrorCode {
     /// The caller's organisation has used up its request budget; retry after the
     /// `Retry-After` header's seconds.
     RateLimited,
+    /// Every database connection is busy serving other requests (the database itself
+    /// is up): HTTP 503 with `Retry-After`. Not an outage, and never taken for one.
+    Overloaded,
 }
 
 impl ErrorCode {
@@ -36,6 +39,7 @@ impl ErrorCode {
             ErrorCode::Internal => "INTERNAL",
             ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
             ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::Overloaded => "OVERLOADED",
         }
     }
 }
@@ -72,10 +76,19 @@ pub enum Error {
     /// the same question may meet the same bound; a narrower one will not.
     #[error("the request took too long and was stopped; narrow it or retry later")]
     Timeout,
+    /// `BAD_USER_INPUT`: the request ran past a bound on the work one request may do
+    /// (SQL statements, answer bytes) and was stopped, its work dropped. Retrying the
+    /// same question meets the same bound; a narrower one will not.
+    #[error("{0}")]
+    OverBudget(String),
     /// `RATE_LIMITED`, HTTP 429: the caller's organisation sent more operations than
     /// its budget allows.
     #[error("too many requests from your organisation; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// `OVERLOADED`, HTTP 503: no database connection came free within
+    /// `DATABASE_ACQUIRE_TIMEOUT_MS`. The client may retry after `Retry-After`.
+    #[error("the hub is busy; retry in a second")]
+    Overloaded,
     /// `INTERNAL`: anything else from the database. Logged when it happens (see the
     /// `From<DbErr>` impl), never shown.
     #[error("internal error")]
@@ -110,6 +123,10 @@ impl std::fmt::Display for RowProblem {
 impl From<sea_orm::DbErr> for Error {
     fn from(err: sea_orm::DbErr) -> Self {
         match DbFailure::of(&err) {
+            DbFailure::Saturated => {
+                tracing::warn!("no database connection came free in time");
+                Error::Overloaded
+            }
             DbFailure::Unavailable => {
                 tracing::warn!(error = %err, "database unavailable");
                 Error::Unavailable
@@ -134,6 +151,11 @@ pub enum DbFailure {
     Unavailable,
     /// The statement ran past its timeout or waited too long for a lock.
     Timeout,
+    /// No connection of the pool came free in time. Usually every connection is busy
+    /// (overload); the pool says the same when it cannot connect at all, so whether
+    /// the database is down is left to `db::Health`, which pings on a connection of
+    /// its own.
+    Saturated,
     /// Anything else: a bug, a constraint, a type mismatch.
     Other,
 }
@@ -142,15 +164,18 @@ impl DbFailure {
     pub fn of(err: &sea_orm::DbErr) -> DbFailure {
         use sea_orm::{DbErr, RuntimeErr, sqlx};
         let sqlx_error = match err {
+            DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout) => {
+                return DbFailure::Saturated;
+            }
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return DbFailure::Unavailable,
             DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
             _ => return DbFailure::Other,
         };
         match sqlx_error.as_ref() {
+            sqlx::Error::PoolTimedOut => DbFailure::Saturated,
             sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::Protocol(_)
-            | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed => DbFailure::Unavailable,
             sqlx::Error::Database(db) => db
@@ -187,10 +212,13 @@ impl Error {
         match self {
             Error::Unauthenticated => ErrorCode::Unauthenticated,
             Error::Forbidden(_) | Error::ForbiddenRows(_) => ErrorCode::Forbidden,
-            Error::BadUserInput(_) | Error::InvalidRows(_) => ErrorCode::BadUserInput,
+            Error::BadUserInput(_) | Error::InvalidRows(_) | Error::OverBudget(_) => {
+                ErrorCode::BadUserInput
+            }
             Error::NotFound(_) => ErrorCode::NotFound,
             Error::Unavailable | Error::Timeout => ErrorCode::Unavailable,
             Error::RateLimited { .. } => ErrorCode::RateLimited,
+            Error::Overloaded => ErrorCode::Overloaded,
             Error::Database | Error::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -206,6 +234,7 @@ impl Error {
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::PersistedQueryNotFound => StatusCode::OK,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 

@@ -44,10 +44,11 @@ use tracing::Instrument;
 use crate::access::Access;
 use crate::admission::{self, Admission};
 use crate::auth::{AuthError, Verifier};
+use crate::budget::{self, Budget};
 use crate::cache::{Cached, Key, KeyParts, Lookup, ResponseCache, Snapshot, Tier, document_hash};
 use crate::config::{Disclosure, InspectionCycle, Limits};
 use crate::db::{self, Health};
-use crate::error::{Error, ErrorCode};
+use crate::error::{DbFailure, Error, ErrorCode};
 use crate::graphql::{self, HubSchema, RequestContext, guard};
 use crate::identity::Identity;
 use crate::ratelimit::{BucketKey, Decision, RateLimiter};
@@ -129,6 +130,51 @@ fn bad_request(message: &str) -> Response {
 
 fn unavailable() -> Response {
     refusal(&Error::Unavailable)
+}
+
+/// Seconds an `OVERLOADED` client is asked to wait: connections come free within
+/// requests' durations, far less than this.
+const OVERLOADED_RETRY_AFTER_SECS: u32 = 1;
+
+/// The answer to a request that found no free database connection: `OVERLOADED`
+/// when the database answers on the health check's own connection (every pool
+/// connection is busy), else `UNAVAILABLE` (the pool could not connect at all). A
+/// request that met a full pool anywhere gets it as a whole (what else it resolved
+/// is dropped): the retry will answer everything.
+async fn busy(state: &AppState) -> Response {
+    if state.health.confirm().await {
+        overloaded()
+    } else {
+        unavailable()
+    }
+}
+
+/// An executed answer with an `UNAVAILABLE` error (the database failed or was too
+/// slow while it ran): `503`, so that load balancers and clients retry it like the
+/// refusals before execution, with whatever data resolved still in the body.
+fn unavailable_answer(body: Bytes) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("x-cache", HeaderValue::from_static("miss"));
+    json_response(StatusCode::SERVICE_UNAVAILABLE, headers, body)
+}
+
+/// [`busy`] for a request the engine ran: its errors are already in the metrics
+/// (`finish`), so the response does not carry its code for `observe` to count again.
+async fn busy_after_execution(state: &AppState) -> Response {
+    let mut response = busy(state).await;
+    response.extensions_mut().remove::<ErrorCode>();
+    response
+}
+
+/// `503` with `Retry-After` and `OVERLOADED`.
+fn overloaded() -> Response {
+    let mut response = refusal(&Error::Overloaded);
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(OVERLOADED_RETRY_AFTER_SECS),
+    );
+    response
 }
 
 /// Request id, span, one log line, and the HTTP metrics, for every request.
@@ -323,19 +369,18 @@ async fn authorise_under(
     if identity.is_some() && !state.health.is_up() {
         return Err(unavailable());
     }
-    let access = state
-        .admission
-        .access(&state.db, identity, &snapshot)
-        .await
-        .map_err(|err| match err {
-            AuthError::Lookup(_) => {
-                tracing::warn!(error = %err, "token check failed: database unavailable");
-                state.health.recheck();
-                unavailable()
-            }
-            other => unauthenticated(&other),
-        })?;
-    Ok((access, snapshot))
+    match state.admission.access(&state.db, identity, &snapshot).await {
+        Ok(access) => Ok((access, snapshot)),
+        Err(AuthError::Lookup(db)) if DbFailure::of(&db) == DbFailure::Saturated => {
+            Err(busy(state).await)
+        }
+        Err(err @ AuthError::Lookup(_)) => {
+            tracing::warn!(error = %err, "token check failed: database unavailable");
+            state.health.recheck();
+            Err(unavailable())
+        }
+        Err(other) => Err(unauthenticated(&other)),
+    }
 }
 
 /// One operation's caller, snapshot, cache key and cached answer.
@@ -433,6 +478,7 @@ fn check_document(
     // A syntax error is left for the engine to report, with its position.
     if let Ok(document) = request.parsed_query() {
         guard::check_expansion(document, limits.max_complexity)?;
+        guard::check_list_repeats(document, graphql::list_fields())?;
         if !introspection && guard::selects_introspection(document) {
             return Err(
                 "introspection is turned off on this hub (GRAPHQL_INTROSPECTION)".to_owned(),
@@ -467,8 +513,20 @@ fn too_large(limit: usize) -> Response {
     )
 }
 
-/// The body limit for this caller: the larger sync limit for a verified token with a
-/// role that writes data, the general one for everybody else.
+/// Whether every operation of a body over `MAX_BODY_BYTES` is a sync mutation whose
+/// document alone is within that limit: the large body is for rows, sent as
+/// variables. Decided from the document, so a writer's token does not make any
+/// large query acceptable (one 3.8 MB query once held the pool for seconds).
+fn only_sync(batch: &mut BatchRequest, limits: &Limits) -> bool {
+    batch.iter_mut().all(|request| {
+        request.query.len() <= limits.max_body_bytes && graphql::only_sync_mutations(request)
+    })
+}
+
+/// The most body this caller's request may have, before its document is read: the
+/// larger sync limit for a verified token with a role that writes data, the general
+/// one for everybody else. A body over the general limit must also be sync
+/// mutations only ([`only_sync`]).
 fn body_limit(limits: &Limits, identity: Option<&Identity>) -> usize {
     match identity {
         Some(identity) if crate::access::writes_data(&identity.roles) => {
@@ -521,10 +579,22 @@ async fn graphql_post(State(state): State<Shared>, request: Request) -> Response
             );
         }
     };
-    let batch = match parse_body(&body, &state.limits) {
+    let mut batch = match parse_body(&body, &state.limits) {
         Ok(batch) => batch,
         Err(message) => return bad_request(&message),
     };
+    if body.len() > state.limits.max_body_bytes && !only_sync(&mut batch, &state.limits) {
+        return error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::BadUserInput,
+            &format!(
+                "request body is larger than {} bytes; only the sync mutations ({}) may send \
+                 larger bodies, with their rows in `variables`",
+                state.limits.max_body_bytes,
+                graphql::SYNC_MUTATIONS.join(", ")
+            ),
+        );
+    }
     if let Err(response) = rate_limit(&state, identity.as_ref(), batch.iter().count()).await {
         return response;
     }
@@ -638,31 +708,39 @@ async fn single(
         return unavailable();
     }
     let operation = graphql::operation(&mut request);
-    let context = context(state, access);
+    let budget = Budget::new(state.limits.max_statements);
+    let context = context(state, access, &budget);
     let hints = context.hints.clone();
     let request = introspection(state, context.attach(request));
     let started = Instant::now();
-    let mut response = state.schema.execute(request).await;
+    let schema = state.schema.clone();
+    let mut response = match run(&budget, async move { schema.execute(request).await }).await {
+        Ok(response) => response,
+        Err(err) => return refusal(&err),
+    };
     finish(state, &mut response, operation.as_ref(), started);
     let is_query = operation.is_some_and(|op| op.is_query);
+    let unavailable = response
+        .errors
+        .iter()
+        .any(|e| has_code(e, ErrorCode::Unavailable));
+    if unavailable {
+        state.health.recheck();
+    }
     if response
         .errors
         .iter()
-        .any(|e| has_code(e, ErrorCode::Unavailable))
+        .any(|e| has_code(e, ErrorCode::Overloaded))
     {
-        state.health.recheck();
+        return busy_after_execution(state).await;
     }
-    let body = match serde_json::to_vec(&response) {
+    let body = match budget::to_json(&response, state.limits.max_answer_bytes) {
         Ok(body) => Bytes::from(body),
-        Err(err) => {
-            tracing::error!(error = %err, "could not serialise a GraphQL response");
-            return error_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                ErrorCode::Internal,
-                "internal error",
-            );
-        }
+        Err(err) => return refusal(&err),
     };
+    if unavailable {
+        return unavailable_answer(body);
+    }
     let tags = (is_query && response.errors.is_empty())
         .then(|| hints.storable_tags())
         .flatten();
@@ -675,6 +753,47 @@ async fn single(
         state.cache.put(key, &snapshot, &tags, &cached).await;
     }
     respond(state, cached.body, Some(&cached.etag), None, &transport)
+}
+
+/// Runs the engine on a task of its own and waits for it, or for the request's
+/// statement budget to run out. The task is aborted when this future is dropped —
+/// by the request timeout (`deadline`) or by the budget — so a stopped request's work
+/// ends at its next await point instead of running on unseen: awaiting the engine in
+/// the handler itself left a long stretch of resolving in-memory rows, which awaits
+/// nothing, answering 200 after the timeout had fired.
+async fn run<T: Send + 'static>(
+    budget: &Budget,
+    work: impl Future<Output = T> + Send + 'static,
+) -> Result<T, Error> {
+    let mut task = AbortOnDrop(tokio::spawn(work.in_current_span()));
+    tokio::select! {
+        biased;
+        () = budget.exhausted() => {
+            tracing::warn!(statements = budget.statements(), "request stopped by its statement budget");
+            Err(budget.error())
+        }
+        joined = &mut task.0 => joined.map_err(|err| {
+            if err.is_panic() {
+                let panic = err.into_panic();
+                let detail = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("(no message)");
+                tracing::error!(detail, "request execution panicked");
+            }
+            Error::Internal("request execution did not finish".to_owned())
+        }),
+    }
+}
+
+/// A task that is aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// A batch runs uncached: each operation gets its own context, all share one scope.
@@ -694,24 +813,52 @@ async fn execute_batch(
     if !state.health.is_up() {
         return unavailable();
     }
+    // One budget for the whole batch: a batch is one request.
+    let budget = Budget::new(state.limits.max_statements);
     let mut operations = Vec::with_capacity(requests.len());
     let batch = BatchRequest::Batch(
         requests
             .into_iter()
             .map(|mut r| {
                 operations.push(graphql::operation(&mut r));
-                introspection(state, context(state, access.clone()).attach(r))
+                introspection(state, context(state, access.clone(), &budget).attach(r))
             })
             .collect(),
     );
     let started = Instant::now();
-    let mut response = state.schema.execute_batch(batch).await;
+    let schema = state.schema.clone();
+    let mut response = match run(&budget, async move { schema.execute_batch(batch).await }).await {
+        Ok(response) => response,
+        Err(err) => return refusal(&err),
+    };
     if let BatchResponse::Batch(responses) = &mut response {
         for (response, operation) in responses.iter_mut().zip(&operations) {
             finish(state, response, operation.as_ref(), started);
         }
     }
-    let mut http = Json(&response).into_response();
+    let responses = match &response {
+        BatchResponse::Single(response) => std::slice::from_ref(response),
+        BatchResponse::Batch(responses) => responses.as_slice(),
+    };
+    if responses
+        .iter()
+        .flat_map(|response| &response.errors)
+        .any(|e| has_code(e, ErrorCode::Overloaded))
+    {
+        return busy_after_execution(state).await;
+    }
+    let unavailable = responses
+        .iter()
+        .flat_map(|response| &response.errors)
+        .any(|e| has_code(e, ErrorCode::Unavailable));
+    let body = match budget::to_json(&response, state.limits.max_answer_bytes) {
+        Ok(body) => Bytes::from(body),
+        Err(err) => return refusal(&err),
+    };
+    if unavailable {
+        return unavailable_answer(body);
+    }
+    let mut http = json_response(StatusCode::OK, HeaderMap::new(), body);
     http.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     http.headers_mut()
@@ -867,9 +1014,9 @@ fn has_code(error: &async_graphql::ServerError, code: ErrorCode) -> bool {
         .is_some_and(|value| matches!(value, Value::String(c) if c == code.as_str()))
 }
 
-fn context(state: &AppState, access: Access) -> RequestContext {
+fn context(state: &AppState, access: Access, budget: &Arc<Budget>) -> RequestContext {
     RequestContext::new(
-        state.db.clone(),
+        db::counted(&state.db, &state.metrics, budget.clone()),
         access,
         state.limits.clone(),
         state.disclosure,
@@ -882,7 +1029,7 @@ fn context(state: &AppState, access: Access) -> RequestContext {
 /// Ready when the database answers now (a live check, not the last one remembered,
 /// so that a load balancer sees recovery as soon as it happens).
 async fn readyz(State(state): State<Shared>) -> Response {
-    let up = db::ping(&state.db).await;
+    let up = state.health.ping().await;
     if up != state.health.is_up() {
         state.health.recheck();
     }

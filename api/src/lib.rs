@@ -13,6 +13,7 @@ pub mod access;
 pub mod admission;
 pub mod audit;
 pub mod auth;
+pub mod budget;
 pub mod cache;
 pub mod cli;
 pub mod config;

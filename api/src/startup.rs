@@ -63,6 +63,9 @@ impl Application {
         let db = db::connect(&config, &metrics)
             .await
             .map_err(StartupError::Connect)?;
+        let probe = db::connect_probe(&config)
+            .await
+            .map_err(StartupError::Connect)?;
         let listener =
             TcpListener::bind(config.addr)
                 .await
@@ -101,7 +104,7 @@ impl Application {
         )
         .map_err(StartupError::RateLimit)?;
         let state = AppState {
-            health: Health::watch(db.clone(), metrics.clone()),
+            health: Health::watch(probe, metrics.clone()),
             rate_limiter,
             introspection: config.introspection,
             sdl_public: config.sdl_public,

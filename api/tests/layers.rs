@@ -33,12 +33,13 @@ const LAYERS: &[(&str, &str, &[&str])] = &[
     ),
     (
         "infrastructure",
-        "settings, keys, metrics, the database, the response cache (which knows nothing \
-         of policy), rate limiting and the audit log",
+        "settings, keys, metrics, a request's work budget, the database, the response \
+         cache (which knows nothing of policy), rate limiting and the audit log",
         &[
             "config",
             "keys",
             "telemetry",
+            "budget",
             "db",
             "cache",
             "ratelimit",

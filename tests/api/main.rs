@@ -3,6 +3,7 @@
 
 mod access;
 mod auth;
+mod bounded;
 mod cache;
 mod differencing;
 mod disclosure;

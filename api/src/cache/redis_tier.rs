@@ -65,6 +65,8 @@ const PERSISTED_QUERY_TTL_SECS: u64 = 24 * 60 * 60;
 pub(super) struct RedisTier {
     client: redis::Client,
     timeout: Duration,
+    /// Answers larger than this are not written to Redis (`CACHE_REDIS_MAX_ENTRY_BYTES`).
+    max_entry_bytes: usize,
     ttl_secs: u64,
     keys: Keys,
     /// A few multiplexed connections, used in turn: one connection's replies are read
@@ -107,6 +109,7 @@ impl RedisTier {
         RedisTier {
             client,
             timeout: config.redis_timeout,
+            max_entry_bytes: config.redis_max_entry_bytes,
             ttl_secs: config.ttl.as_secs().max(1),
             keys: Keys {
                 entry: format!("{prefix}:entry:"),
@@ -271,6 +274,9 @@ impl RedisTier {
     }
 
     pub(super) async fn put(&self, key: &Key, generation: u64, tags: &[String], cached: &Cached) {
+        if cached.body.len() > self.max_entry_bytes {
+            return;
+        }
         let Some(mut conn) = self.connection() else {
             return;
         };

@@ -19,6 +19,7 @@ use entities::{observation, school};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Query as SqlQuery};
 use sea_orm::{ColumnTrait, ConnectionTrait, FromQueryResult};
 
+use super::cost;
 use super::loaders::OrganisationSet;
 use super::reference::{Indicator, Organisation};
 use super::{loaders, request_context};
@@ -86,6 +87,7 @@ pub struct AggregateCell {
 pub struct Aggregate {
     pub indicator: Indicator,
     pub group_by: Vec<AggregateDimension>,
+    #[graphql(complexity = "cost::list(cost::AGGREGATE_CELLS, child_complexity)")]
     pub cells: Vec<AggregateCell>,
 }
 

@@ -17,6 +17,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entities::{observation, school};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
+use super::cost;
 use super::loaders::{FigureSelection, ObservationPage, SchoolPage, figures_query};
 use super::pagination::{KeyCursor, PageRequest, Totals, keyset_page, page_cost};
 use super::protect::withheld_figures;
@@ -410,6 +411,7 @@ impl Series {
     }
 
     /// One observation per period, oldest first.
+    #[graphql(complexity = "cost::list(cost::SERIES_POINTS, child_complexity)")]
     async fn points(&self) -> Vec<Observation> {
         self.points
             .iter()

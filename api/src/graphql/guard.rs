@@ -14,11 +14,17 @@
 //!   that expands to more field selections than the complexity budget is refused: each
 //!   selected field costs at least one unit of complexity, so it could never pass.
 //!
-//! Aliases, directives and depth of fields are the engine's to limit (complexity,
-//! `limit_directives`, `limit_depth`); a body-size limit in `http` bounds everything
-//! else.
+//! - **Aliased lists.** Each alias of a list field is a separate query; a document
+//!   repeating one list field thousands of times under different aliases once ran
+//!   7,000 SQL statements. The cost model already charges every alias, but a cheap list
+//!   repeated many times is still many statements, so one selection set may select a
+//!   list field at most [`MAX_LIST_REPEATS`] times (fragments spread into it included).
+//!
+//! Directives and depth of fields are the engine's to limit (`limit_directives`,
+//! `limit_depth`), the cost of lists the cost model's (`cost`); a body-size limit in
+//! `http` bounds everything else.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 
@@ -112,6 +118,88 @@ pub fn check_expansion(document: &ExecutableDocument, max_fields: usize) -> Resu
         if total > max_fields {
             return Err(too_large(max_fields));
         }
+    }
+    Ok(())
+}
+
+/// Most times one selection set may select the same list field (under any aliases).
+pub const MAX_LIST_REPEATS: usize = 8;
+
+/// Refuses a document in which one selection set selects a field named in
+/// `list_fields` more than [`MAX_LIST_REPEATS`] times. Run after [`check_expansion`],
+/// which bounds the work of following fragment spreads.
+pub fn check_list_repeats(
+    document: &ExecutableDocument,
+    list_fields: &HashSet<String>,
+) -> Result<(), String> {
+    fn count<'a>(
+        document: &'a ExecutableDocument,
+        list_fields: &HashSet<String>,
+        set: &'a SelectionSet,
+        counts: &mut HashMap<&'a str, usize>,
+        depth: usize,
+    ) -> Result<(), String> {
+        if depth > MAX_NESTING {
+            return Err(format!(
+                "fragments and selections nest deeper than {MAX_NESTING} levels"
+            ));
+        }
+        for selection in &set.items {
+            match &selection.node {
+                Selection::Field(field) => {
+                    let name = field.node.name.node.as_str();
+                    if list_fields.contains(name) {
+                        let seen = counts.entry(name).or_default();
+                        *seen += 1;
+                        if *seen > MAX_LIST_REPEATS {
+                            return Err(format!(
+                                "the list field `{name}` is selected more than \
+                                 {MAX_LIST_REPEATS} times in one selection set; ask for it \
+                                 once with a wider filter"
+                            ));
+                        }
+                    }
+                    let mut inner = HashMap::new();
+                    count(
+                        document,
+                        list_fields,
+                        &field.node.selection_set.node,
+                        &mut inner,
+                        depth + 1,
+                    )?;
+                }
+                Selection::InlineFragment(inline) => count(
+                    document,
+                    list_fields,
+                    &inline.node.selection_set.node,
+                    counts,
+                    depth + 1,
+                )?,
+                Selection::FragmentSpread(spread) => {
+                    if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node)
+                    {
+                        count(
+                            document,
+                            list_fields,
+                            &fragment.node.selection_set.node,
+                            counts,
+                            depth + 1,
+                        )?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+    for (_, operation) in document.operations.iter() {
+        let mut counts = HashMap::new();
+        count(
+            document,
+            list_fields,
+            &operation.node.selection_set.node,
+            &mut counts,
+            0,
+        )?;
     }
     Ok(())
 }
@@ -271,6 +359,26 @@ mod tests {
             "{ ... on Query { ...T } } fragment T on Query { __type(name: \"X\") { name } }"
         ));
         assert!(!found("{ regions { __typename code } }"));
+    }
+
+    #[test]
+    fn a_list_field_repeated_under_aliases_is_refused() {
+        let lists: HashSet<String> = ["regions".to_owned()].into();
+        let repeated = |n: usize, fragment: bool| {
+            let fields: String = (0..n)
+                .map(|i| format!("r{i}: regions {{ code }} "))
+                .collect();
+            let query = if fragment {
+                format!("{{ ...F school(urn: 1) {{ name }} }} fragment F on Query {{ {fields} }}")
+            } else {
+                format!("{{ {fields} region(code: \"x\") {{ code }} }}")
+            };
+            check_list_repeats(&parse_query(query).expect("valid syntax"), &lists)
+        };
+        assert!(repeated(MAX_LIST_REPEATS, false).is_ok());
+        let err = repeated(MAX_LIST_REPEATS + 1, false).unwrap_err();
+        assert!(err.contains("`regions`"), "{err}");
+        assert!(repeated(MAX_LIST_REPEATS + 1, true).is_err());
     }
 
     #[test]

@@ -22,6 +22,7 @@ use sea_orm::{
 };
 use tokio::sync::OnceCell;
 
+use super::cost;
 use super::figures::School;
 use super::loaders::{OrganisationSet, SchoolPage};
 use super::pagination::{KeyCursor, PageRequest, Totals, keyset_page, page_cost};
@@ -88,6 +89,7 @@ impl WindowEntry {
 
     /// The school's active buddy pairings the caller may see: within its SCHOOL scope,
     /// or where the buddy works for the caller's organisation. Empty without a token.
+    #[graphql(complexity = "cost::list(cost::MEMBERS, child_complexity)")]
     async fn buddy_pairings(&self, ctx: &Context<'_>) -> Result<Vec<BuddyPairing>> {
         let rc = request_context(ctx)?;
         let access = rc.access();

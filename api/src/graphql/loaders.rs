@@ -34,6 +34,16 @@ use crate::domain::AccessLevel;
 use crate::domain::{GeographicLevel, OrganisationKind, PupilGroup};
 use crate::error::Error;
 
+/// Lets the task yield once it has worked for a while (tokio's cooperative budget).
+/// Nested fields answered from these per-request caches await nothing that would
+/// ever be pending, so without it a request resolving thousands of them runs to its
+/// end in one poll: the request timeout could not fire, nor an aborted request stop.
+/// Every loader access passes here, which puts a yield point on every path through
+/// nested reference data.
+async fn yield_point() {
+    tokio::task::consume_budget().await;
+}
+
 /// Every LA, by region and by code.
 #[derive(Default)]
 struct LocalAuthorities {
@@ -71,6 +81,7 @@ impl Loaders {
 
     /// A region by code.
     pub async fn region(&self, code: &str) -> Result<Option<region::Model>, Error> {
+        yield_point().await;
         let regions = self
             .regions
             .get_or_try_init(|| async {
@@ -86,6 +97,7 @@ impl Loaders {
         &self,
         region_code: &str,
     ) -> Result<Vec<organisation::Model>, Error> {
+        yield_point().await;
         let index = self.la_index().await?;
         Ok(index
             .by_region
@@ -96,6 +108,7 @@ impl Loaders {
 
     /// A local authority by LA code.
     pub async fn local_authority(&self, code: &str) -> Result<Option<organisation::Model>, Error> {
+        yield_point().await;
         Ok(self.la_index().await?.by_code.get(code).cloned())
     }
 
@@ -154,6 +167,7 @@ impl Loaders {
 
     /// An indicator of the catalogue by code.
     pub async fn indicator(&self, code: &str) -> Result<Option<indicator::Model>, Error> {
+        yield_point().await;
         let catalogue = self
             .indicators
             .get_or_try_init(|| async {
@@ -248,6 +262,7 @@ impl EntityBatch {
         db: &DatabaseConnection,
         id: i32,
     ) -> Result<Option<organisation::Model>, Error> {
+        yield_point().await;
         self.organisations.get(db, id).await
     }
 }
@@ -290,6 +305,7 @@ impl OrganisationSet {
         db: &DatabaseConnection,
         id: i32,
     ) -> Result<Option<organisation::Model>, Error> {
+        yield_point().await;
         let rows = self
             .rows
             .get_or_try_init(|| async {
@@ -330,6 +346,7 @@ impl SchoolPage {
         db: &DatabaseConnection,
         id: i32,
     ) -> Result<Option<organisation::Model>, Error> {
+        yield_point().await;
         self.organisations.get(db, id).await
     }
 
@@ -342,6 +359,7 @@ impl SchoolPage {
         selection: &FigureSelection,
         urn: i32,
     ) -> Result<Vec<observation::Model>, Error> {
+        yield_point().await;
         let cell = {
             let mut cells = self
                 .figures
@@ -403,6 +421,7 @@ impl ObservationPage {
         db: &DatabaseConnection,
         urn: i32,
     ) -> Result<Option<(Arc<SchoolPage>, school::Model)>, Error> {
+        yield_point().await;
         let (page, schools) = self
             .schools
             .get_or_try_init(|| async {

@@ -17,6 +17,7 @@
 
 mod aggregate;
 mod audit;
+mod cost;
 mod federation;
 mod figures;
 pub mod guard;
@@ -37,9 +38,12 @@ mod self_evaluation;
 mod signals;
 mod support;
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, LazyLock};
 
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::OutputType;
+use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
+use async_graphql::registry::{MetaType, Registry};
 use async_graphql::{
     Context, EmptySubscription, MergedObject, Response, SDLExportOptions, Schema, SchemaBuilder,
 };
@@ -102,6 +106,32 @@ fn builder(limits: &Limits) -> SchemaBuilder<Query, Mutation, EmptySubscription>
         // Fragment recursion is already an error; this bounds the parser's own work.
         .limit_recursive_depth(64)
         .limit_directives(16)
+}
+
+/// The names of the fields that return lists or connections, on any type: what
+/// `guard::check_list_repeats` limits. Read once from the schema's own types, so a
+/// list field added later is covered without being named anywhere.
+pub fn list_fields() -> &'static HashSet<String> {
+    static FIELDS: LazyLock<HashSet<String>> = LazyLock::new(|| {
+        let mut registry = Registry::default();
+        Query::create_type_info(&mut registry);
+        Mutation::create_type_info(&mut registry);
+        registry
+            .types
+            .iter()
+            .filter(|(name, _)| !name.starts_with("__"))
+            .filter_map(|(_, ty)| match ty {
+                MetaType::Object { fields, .. } => Some(fields),
+                _ => None,
+            })
+            .flat_map(|fields| fields.values())
+            .filter(|field| {
+                field.ty.starts_with('[') || field.ty.trim_end_matches('!').ends_with("Connection")
+            })
+            .map(|field| field.name.clone())
+            .collect()
+    });
+    &FIELDS
 }
 
 /// The exported SDL, as written to `schema.graphql`: the subgraph SDL a federation
@@ -259,6 +289,51 @@ pub fn operation(request: &mut async_graphql::Request) -> Option<Operation> {
         is_query: operation.node.ty == OperationType::Query,
         name,
     })
+}
+
+/// The mutations a scheduled sync sends its rows to; only these may arrive in a
+/// body larger than `MAX_BODY_BYTES` (see `http`).
+pub const SYNC_MUTATIONS: [&str; 3] = [
+    "upsertObservations",
+    "upsertPupilRecords",
+    "deleteObservations",
+];
+
+/// Whether the operation a request selects is a mutation of [`SYNC_MUTATIONS`] only
+/// (`__typename` aside), selected directly rather than through fragments.
+pub fn only_sync_mutations(request: &mut async_graphql::Request) -> bool {
+    let name = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else {
+        return false;
+    };
+    let operation = match (&document.operations, name) {
+        (DocumentOperations::Single(operation), _) => operation,
+        (DocumentOperations::Multiple(operations), Some(name)) => {
+            match operations.get(name.as_str()) {
+                Some(operation) => operation,
+                None => return false,
+            }
+        }
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            match operations.values().next() {
+                Some(operation) => operation,
+                None => return false,
+            }
+        }
+        (DocumentOperations::Multiple(_), None) => return false,
+    };
+    operation.node.ty == OperationType::Mutation
+        && operation
+            .node
+            .selection_set
+            .node
+            .items
+            .iter()
+            .all(|selection| {
+                matches!(&selection.node, Selection::Field(field)
+                if SYNC_MUTATIONS.contains(&field.node.name.node.as_str())
+                    || field.node.name.node == "__typename")
+            })
 }
 
 /// See [`operation`].

@@ -22,6 +22,7 @@ use sea_orm::{
 };
 use tokio::sync::OnceCell;
 
+use super::cost;
 use super::pagination::{KeyCursor, PageRequest, Totals, keyset_page, page_cost};
 use super::partnership::{Written, finish_write, guarded, record_id};
 use super::reference::Organisation;
@@ -217,6 +218,7 @@ impl PeerReview {
     }
 
     /// Every participating organisation, the reviewed one included.
+    #[graphql(complexity = "cost::list(cost::MEMBERS, child_complexity)")]
     async fn participants(&self, ctx: &Context<'_>) -> Result<Vec<Participant>> {
         let rc = request_context(ctx)?;
         let mut out = Vec::new();
@@ -232,6 +234,7 @@ impl PeerReview {
     }
 
     /// The actions agreed, in the order they were added.
+    #[graphql(complexity = "cost::list(cost::PARTS, child_complexity)")]
     async fn actions(&self, ctx: &Context<'_>) -> Result<Vec<ReviewAction>> {
         let rc = request_context(ctx)?;
         let mut out = Vec::new();

@@ -6,6 +6,7 @@ use entities::{indicator, organisation, region};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
+use super::cost;
 use super::pagination::{KeyCursor, PageRequest, Totals, keyset_page, page_cost};
 use super::{loaders, request_context};
 use crate::access;
@@ -28,6 +29,7 @@ impl Region {
     }
 
     /// The region's local authorities, by LA code.
+    #[graphql(complexity = "cost::list(cost::LAS_PER_REGION, child_complexity)")]
     async fn local_authorities(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
         let las = loaders(ctx)?.local_authorities(&self.0.code).await?;
         Ok(las.into_iter().map(Organisation).collect())
@@ -125,6 +127,7 @@ pub struct ReferenceQuery;
 #[Object]
 impl ReferenceQuery {
     /// The nine English regions.
+    #[graphql(complexity = "cost::list(cost::REGIONS, child_complexity)")]
     async fn regions(&self, ctx: &Context<'_>) -> Result<Vec<Region>> {
         let rc = request_context(ctx)?;
         access::public(&rc.caller)?;
@@ -195,6 +198,7 @@ impl ReferenceQuery {
     }
 
     /// The indicator catalogue.
+    #[graphql(complexity = "cost::list(cost::INDICATORS, child_complexity)")]
     async fn indicators(&self, ctx: &Context<'_>) -> Result<Vec<Indicator>> {
         let rc = request_context(ctx)?;
         access::public(&rc.caller)?;

@@ -23,6 +23,7 @@ use sea_orm::{
 };
 use tokio::sync::OnceCell;
 
+use super::cost;
 use super::figures::{AreaInput, FigureArgs, SchoolSource, Series, area_figures};
 use super::loaders::ObservationPage;
 use super::pagination::{KeyCursor, PageRequest, Totals, keyset_page, page_cost};
@@ -224,6 +225,7 @@ impl SelfEvaluation {
     }
 
     /// The organisations it is shared with by name (empty when shared with the region).
+    #[graphql(complexity = "cost::list(cost::MEMBERS, child_complexity)")]
     async fn partners(&self, ctx: &Context<'_>) -> Result<Vec<Organisation>> {
         let rc = request_context(ctx)?;
         let mut partners = Vec::new();
@@ -243,6 +245,7 @@ impl SelfEvaluation {
         Ok(self.page.current(rc, self.row.id).await?.title.clone())
     }
 
+    #[graphql(complexity = "cost::list(cost::PARTS, child_complexity)")]
     async fn sections(&self, ctx: &Context<'_>) -> Result<Vec<SelfEvaluationSection>> {
         Ok(sections(self.content(ctx).await?.sections))
     }
@@ -414,6 +417,7 @@ impl SelfEvaluationVersion {
         &self.0.title
     }
 
+    #[graphql(complexity = "cost::list(cost::PARTS, child_complexity)")]
     async fn sections(&self) -> Result<Vec<SelfEvaluationSection>> {
         Ok(sections(parse_content(&self.0)?.sections))
     }

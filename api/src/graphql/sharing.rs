@@ -14,6 +14,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entities::{organisation, sharing_agreement};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 
+use super::cost;
 use super::loaders::OrganisationSet;
 use super::pagination::{KeyCursor, PageRequest, Totals, keyset_page, page_cost};
 use super::reference::Organisation;
@@ -60,6 +61,7 @@ impl Me {
     }
 
     /// Every PUPIL and SCHOOL grant the caller holds, with where it came from.
+    #[graphql(complexity = "cost::list(cost::SCOPES, child_complexity)")]
     async fn scopes(&self) -> &[Scope] {
         &self.scopes
     }

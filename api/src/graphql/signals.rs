@@ -18,6 +18,7 @@ use entities::{observation, school, signal_rule};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
 
+use super::cost;
 use super::figures::{AreaInput, Observation, SchoolSource};
 use super::loaders::ObservationPage;
 use super::partnership::{Written, finish_write_tagged, guarded};
@@ -159,6 +160,7 @@ impl Signal {
 
     /// The figures behind it, oldest first, the area's before the comparator's. Empty
     /// when `WITHHELD`.
+    #[graphql(complexity = "cost::list(cost::SERIES_POINTS, child_complexity)")]
     async fn figures(&self) -> Vec<Observation> {
         self.figures
             .iter()
@@ -399,6 +401,7 @@ impl SignalQuery {
 
     /// The rules signals are computed with, by code. Any authenticated caller: the
     /// thresholds are how partners read a signal.
+    #[graphql(complexity = "cost::list(cost::INDICATORS, child_complexity)")]
     async fn signal_rules(
         &self,
         ctx: &Context<'_>,

@@ -26,6 +26,7 @@ use sea_orm::{
 };
 use tokio::sync::OnceCell;
 
+use super::cost;
 use super::figures::School;
 use super::loaders::SchoolPage;
 use super::pagination::{KeyCursor, PageRequest, Totals, keyset_page, page_cost};
@@ -303,6 +304,7 @@ impl SupportRequest {
 
     /// The schools concerned: all of them for the two sides, otherwise only those in
     /// the caller's SCHOOL scope.
+    #[graphql(complexity = "cost::list(cost::MEMBERS, child_complexity)")]
     async fn schools(&self, ctx: &Context<'_>) -> Result<Vec<School>> {
         let rc = request_context(ctx)?;
         let parties = self.parties(rc).await?;
@@ -446,6 +448,7 @@ impl SupportMatch {
 
     /// Open offers of the same theme in the same region from other organisations,
     /// oldest first.
+    #[graphql(complexity = "cost::list(cost::MEMBERS, child_complexity)")]
     async fn offers(&self) -> &[SupportOffer] {
         &self.offers
     }
