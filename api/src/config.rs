@@ -742,10 +742,13 @@ mod tests {
         let postgres = ("DATABASE_URL", "postgres://postgres@127.0.0.1/test");
         let err = Config::from_vars(&vars(&[postgres])).unwrap_err();
         assert!(err.to_string().contains("DISCLOSURE_KEY_SECRET"), "{err}");
-        let own = Config::from_vars(&vars(&[postgres, ("DISCLOSURE_KEY_SECRET", "one")])).unwrap();
-        let pupil = Config::from_vars(&vars(&[postgres, ("PUPIL_KEY_SECRET", "one")])).unwrap();
-        let other =
-            Config::from_vars(&vars(&[postgres, ("DISCLOSURE_KEY_SECRET", "two")])).unwrap();
+        let (one, two) = (
+            "one secret of thirty-two bytes or more",
+            "another secret of thirty-two bytes",
+        );
+        let own = Config::from_vars(&vars(&[postgres, ("DISCLOSURE_KEY_SECRET", one)])).unwrap();
+        let pupil = Config::from_vars(&vars(&[postgres, ("PUPIL_KEY_SECRET", one)])).unwrap();
+        let other = Config::from_vars(&vars(&[postgres, ("DISCLOSURE_KEY_SECRET", two)])).unwrap();
         assert_eq!(
             own.disclosure.key, pupil.disclosure.key,
             "derived from the pupil key"

@@ -98,7 +98,9 @@ pub struct AggregateQuery;
 impl AggregateQuery {
     /// An indicator over groups of schools, under disclosure control. Every
     /// authenticated role except `SYNC_AGENT`.
-    #[graphql(complexity = "100 + 10 * child_complexity")]
+    // Its cells are costed as a list (`cost::AGGREGATE_CELLS` rows), so the
+    // selection is counted once here.
+    #[graphql(complexity = "100 + child_complexity")]
     async fn aggregate(
         &self,
         ctx: &Context<'_>,
