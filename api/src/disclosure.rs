@@ -56,22 +56,35 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// What is left of these counts once `seen` (a part of them) is taken away.
+    /// What is left of these counts once `seen` (a part of them) is taken away. A part
+    /// with nothing in a count takes nothing off it; a whole with nothing in a count
+    /// stays unknown.
     pub fn less(&self, seen: &Counts) -> Counts {
-        let minus = |a: Option<f64>, b: Option<f64>| match (a, b) {
-            (Some(a), Some(b)) => Some(a - b),
-            (a, None) => a,
-            (None, Some(_)) => None,
-        };
-        Counts {
-            numerator: minus(self.numerator, seen.numerator),
-            denominator: minus(self.denominator, seen.denominator),
-            schools: match (self.schools, seen.schools) {
+        fn minus<T: std::ops::Sub<Output = T>>(a: Option<T>, b: Option<T>) -> Option<T> {
+            match (a, b) {
                 (Some(a), Some(b)) => Some(a - b),
                 (a, None) => a,
                 (None, Some(_)) => None,
-            },
+            }
         }
+        Counts {
+            numerator: minus(self.numerator, seen.numerator),
+            denominator: minus(self.denominator, seen.denominator),
+            schools: minus(self.schools, seen.schools),
+        }
+    }
+
+    /// Adds a part to these counts (a missing count on either side adds nothing).
+    pub fn add(&mut self, part: &Counts) {
+        fn plus<T: std::ops::Add<Output = T>>(a: Option<T>, b: Option<T>) -> Option<T> {
+            match (a, b) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            }
+        }
+        self.numerator = plus(self.numerator, part.numerator);
+        self.denominator = plus(self.denominator, part.denominator);
+        self.schools = Some(self.schools.unwrap_or(0) + part.schools.unwrap_or(0));
     }
 
     /// The figures a reader could count people from, for this unit. A score total

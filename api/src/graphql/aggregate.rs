@@ -16,17 +16,17 @@
 
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use entities::{observation, school};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Query as SqlQuery};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func};
 use sea_orm::{ColumnTrait, ConnectionTrait, FromQueryResult};
 
 use super::cost;
-use super::loaders::OrganisationSet;
+use super::loaders::{OrganisationSet, school_figure_sums};
 use super::reference::{Indicator, Organisation};
 use super::{loaders, request_context};
 use crate::db;
 use crate::disclosure::perturbation::CellKeys;
 use crate::disclosure::{self, Counts};
-use crate::domain::{AccessLevel, GeographicLevel, OrganisationKind, Phase, PupilGroup, Unit};
+use crate::domain::{AccessLevel, OrganisationKind, Phase, PupilGroup, Unit};
 use crate::error::{Error, Result};
 
 /// Most periods one request may span.
@@ -338,7 +338,7 @@ async fn fetch(
 ) -> Result<Vec<Row>> {
     use observation::Column as O;
     use school::Column as S;
-    let mut query = SqlQuery::select();
+    let mut query = school_figure_sums();
     query
         .expr_as(
             Expr::col((observation::Entity, O::Period)),
@@ -348,12 +348,6 @@ async fn fetch(
             Expr::col((observation::Entity, O::PupilGroup)),
             Alias::new("pupil_group"),
         )
-        .from(observation::Entity)
-        .inner_join(
-            school::Entity,
-            Expr::col((school::Entity, S::Urn)).equals((observation::Entity, O::SchoolUrn)),
-        )
-        .and_where(O::GeographicLevel.eq(GeographicLevel::School.as_str()))
         .and_where(O::IndicatorCode.eq(indicator))
         .and_where(O::Period.is_in(request.periods.iter().cloned()))
         .and_where(O::PupilGroup.is_in(request.groups.iter().map(|g| g.as_str())))
@@ -406,14 +400,6 @@ async fn fetch(
         )
     };
     query
-        .expr_as(
-            Func::sum(Expr::col((observation::Entity, O::Numerator))),
-            Alias::new("numerator"),
-        )
-        .expr_as(
-            Func::sum(Expr::col((observation::Entity, O::Denominator))),
-            Alias::new("denominator"),
-        )
         .expr_as(Func::count_distinct(urn()), Alias::new("schools"))
         .expr_as(
             Func::count_distinct(Expr::case(scope.clone(), urn()).finally(Expr::null())),

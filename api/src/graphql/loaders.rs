@@ -456,3 +456,31 @@ pub fn figures_query(selection: &FigureSelection) -> sea_orm::Select<observation
     }
     query
 }
+
+/// `SELECT … FROM observation JOIN school` over school figures, with the sums of their
+/// numerators and denominators (as `numerator`, `denominator`): the start of every
+/// query that adds school figures up by some grouping of schools (`aggregate`, and what
+/// a caller sees of an area for disclosure control). The caller adds its filters,
+/// groupings and further columns.
+pub fn school_figure_sums() -> sea_orm::sea_query::SelectStatement {
+    use observation::Column as O;
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Query};
+    let mut query = Query::select();
+    query
+        .expr_as(
+            Func::sum(Expr::col((observation::Entity, O::Numerator))),
+            Alias::new("numerator"),
+        )
+        .expr_as(
+            Func::sum(Expr::col((observation::Entity, O::Denominator))),
+            Alias::new("denominator"),
+        )
+        .from(observation::Entity)
+        .inner_join(
+            school::Entity,
+            Expr::col((school::Entity, school::Column::Urn))
+                .equals((observation::Entity, O::SchoolUrn)),
+        )
+        .and_where(O::GeographicLevel.eq(GeographicLevel::School.as_str()));
+    query
+}

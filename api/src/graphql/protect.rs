@@ -16,9 +16,10 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use entities::{observation, organisation, school};
-use sea_orm::sea_query::{Alias, Expr, Func, Query as SqlQuery};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, FromQueryResult, QueryFilter};
+use sea_orm::sea_query::{Alias, Expr, Func};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter};
 
+use super::loaders::school_figure_sums;
 use super::{Loaders, RequestContext};
 use crate::access::Access;
 use crate::disclosure::{self, Cell, Counts, Relation, Table};
@@ -354,7 +355,7 @@ impl Seen {
         }
         use observation::Column as O;
         use school::Column as S;
-        let mut query = SqlQuery::select();
+        let mut query = school_figure_sums();
         query
             .column((observation::Entity, O::IndicatorCode))
             .column((observation::Entity, O::Period))
@@ -362,23 +363,9 @@ impl Seen {
             .column((school::Entity, S::LaId))
             .column((school::Entity, S::RegionCode))
             .expr_as(
-                Func::sum(Expr::col((observation::Entity, O::Numerator))),
-                Alias::new("numerator"),
-            )
-            .expr_as(
-                Func::sum(Expr::col((observation::Entity, O::Denominator))),
-                Alias::new("denominator"),
-            )
-            .expr_as(
                 Func::count(Expr::col((observation::Entity, O::SchoolUrn))),
                 Alias::new("schools"),
             )
-            .from(observation::Entity)
-            .inner_join(
-                school::Entity,
-                Expr::col((school::Entity, S::Urn)).equals((observation::Entity, O::SchoolUrn)),
-            )
-            .and_where(O::GeographicLevel.eq(GeographicLevel::School.as_str()))
             .and_where(O::IndicatorCode.is_in(indicators.iter().copied()))
             .and_where(O::Period.is_in(periods.iter().copied()))
             .and_where(O::PupilGroup.is_in(groups.iter().copied()))
@@ -398,14 +385,17 @@ impl Seen {
                 schools: Some(row.schools),
             };
             let figure = (row.indicator_code, row.period, row.pupil_group);
-            add(seen.national.entry(figure.clone()).or_default(), &counts);
+            seen.national
+                .entry(figure.clone())
+                .or_default()
+                .add(&counts);
             if let Some(region) = row.region_code {
                 let key = (figure.0.clone(), figure.1.clone(), figure.2.clone(), region);
-                add(seen.by_region.entry(key).or_default(), &counts);
+                seen.by_region.entry(key).or_default().add(&counts);
             }
             if let Some(code) = row.la_id.and_then(|id| geography.la_codes.get(&id)) {
                 let key = (figure.0, figure.1, figure.2, code.clone());
-                add(seen.by_la.entry(key).or_default(), &counts);
+                seen.by_la.entry(key).or_default().add(&counts);
             }
         }
         Ok(seen)
@@ -436,15 +426,4 @@ impl Seen {
             schools: Some(0),
         })
     }
-}
-
-fn add(total: &mut Counts, part: &Counts) {
-    let plus = |a: Option<f64>, b: Option<f64>| match (a, b) {
-        (Some(a), Some(b)) => Some(a + b),
-        (a, None) => a,
-        (None, b) => b,
-    };
-    total.numerator = plus(total.numerator, part.numerator);
-    total.denominator = plus(total.denominator, part.denominator);
-    total.schools = Some(total.schools.unwrap_or(0) + part.schools.unwrap_or(0));
 }
