@@ -37,6 +37,8 @@
 //! protected by cell-key perturbation instead (see [`perturbation`]).
 
 use std::collections::BTreeSet;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::sync::{Arc, LazyLock};
 
 use crate::config::Disclosure;
 use crate::domain::Unit;
@@ -115,7 +117,7 @@ pub fn primary(unit: Unit, counts: &Counts, thresholds: &Disclosure) -> bool {
 }
 
 /// Where a figure stands for one caller.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Status {
     /// Published to this caller.
     Shown,
@@ -194,8 +196,66 @@ pub struct Table {
     pub relations: Vec<Relation>,
 }
 
-/// Decides which cells of `table` are withheld (steps 1–3 of the module doc).
+/// Decisions already taken, by a 128-bit digest of everything a decision depends on
+/// (thresholds, every cell's unit, unseen counts and status, every relation). A
+/// decision is a pure function of that input, so a remembered one can never be stale:
+/// when a sync changes a figure, or a caller's scope changes what it sees, the digest
+/// changes with it. This spares the elimination on the many requests that meet the
+/// same tables (every dashboard of one LA, every analyst), across callers.
+static DECIDED: LazyLock<Decided> = LazyLock::new(|| Decided {
+    keys: (RandomState::new(), RandomState::new()),
+    statuses: moka::sync::Cache::builder()
+        .weigher(|_, statuses: &Arc<[Status]>| statuses.len().try_into().unwrap_or(u32::MAX))
+        // About 8 MiB of remembered statuses (one byte each).
+        .max_capacity(8 * 1024 * 1024)
+        .build(),
+});
+
+struct Decided {
+    /// Two independent keys make the digest 128 bits: no collision to fear.
+    keys: (RandomState, RandomState),
+    statuses: moka::sync::Cache<(u64, u64), Arc<[Status]>>,
+}
+
+impl Decided {
+    fn digest(&self, table: &Table, thresholds: &Disclosure) -> (u64, u64) {
+        let hash = |state: &RandomState| {
+            let mut h = state.build_hasher();
+            thresholds.min_count.to_bits().hash(&mut h);
+            thresholds.min_schools.hash(&mut h);
+            for cell in &table.cells {
+                cell.unit.hash(&mut h);
+                cell.unseen.numerator.map(f64::to_bits).hash(&mut h);
+                cell.unseen.denominator.map(f64::to_bits).hash(&mut h);
+                cell.unseen.schools.hash(&mut h);
+                cell.status.hash(&mut h);
+            }
+            for relation in &table.relations {
+                relation.total.hash(&mut h);
+                relation.parts.hash(&mut h);
+            }
+            h.finish()
+        };
+        (hash(&self.keys.0), hash(&self.keys.1))
+    }
+}
+
+/// Decides which cells of `table` are withheld (steps 1–3 of the module doc), or
+/// recalls the decision taken for an identical table.
 pub fn protect(table: &mut Table, thresholds: &Disclosure) {
+    let digest = DECIDED.digest(table, thresholds);
+    if let Some(statuses) = DECIDED.statuses.get(&digest) {
+        for (cell, status) in table.cells.iter_mut().zip(statuses.iter()) {
+            cell.status = *status;
+        }
+        return;
+    }
+    decide(table, thresholds);
+    let statuses: Arc<[Status]> = table.cells.iter().map(|c| c.status).collect();
+    DECIDED.statuses.insert(digest, statuses);
+}
+
+fn decide(table: &mut Table, thresholds: &Disclosure) {
     for cell in &mut table.cells {
         if cell.status == Status::Shown && primary(cell.unit, &cell.unseen, thresholds) {
             cell.status = Status::Withheld;
@@ -590,6 +650,31 @@ mod tests {
         };
         protect(&mut table, &T);
         assert_eq!(withheld(&table), vec![1, 3]);
+    }
+
+    #[test]
+    fn a_remembered_decision_follows_its_input() {
+        let table = |small: f64| Table {
+            cells: vec![
+                rate(172.0, 3000.0),
+                rate(small, 900.0),
+                rate(40.0, 800.0),
+                rate(20.0, 600.0),
+                rate(9.0, 700.0),
+            ],
+            relations: vec![relation(0, &[1, 2, 3, 4])],
+        };
+        let (mut first, mut again, mut changed) = (table(3.0), table(3.0), table(103.0));
+        protect(&mut first, &T);
+        protect(&mut again, &T);
+        protect(&mut changed, &T);
+        assert_eq!(withheld(&first), vec![1, 3]);
+        assert_eq!(withheld(&again), withheld(&first));
+        assert_eq!(
+            withheld(&changed),
+            Vec::<usize>::new(),
+            "a new count, a new decision"
+        );
     }
 
     #[test]

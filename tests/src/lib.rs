@@ -19,7 +19,7 @@ pub mod node;
 pub mod process;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use baseline_hub::config::Config;
@@ -87,8 +87,32 @@ fn postgres_url() -> Option<String> {
         .filter(|u| u.starts_with("postgres"))
 }
 
+/// This process's folder for SQLite copies of the test database. A test process ends
+/// without a chance to remove it (a run leaves about 3 GB), so the first call removes
+/// the folders of earlier runs whose process is gone, as `drop_stale_databases` does
+/// for PostgreSQL: two runs in a row, as CI makes, would otherwise fill a small disk.
 fn scratch_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("baseline-hub-tests-{}", std::process::id()));
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    let temp = std::env::temp_dir();
+    SWEPT.call_once(|| {
+        let Ok(entries) = std::fs::read_dir(&temp) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("baseline-hub-tests-"))
+                .and_then(|pid| pid.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
+    let dir = temp.join(format!("baseline-hub-tests-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir
 }

@@ -76,6 +76,23 @@ pub async fn withheld_figures(
     let geography = Geography::load(loaders).await?;
     let seen = Seen::load(rc, &geography, &indicators, &periods, &groups).await?;
 
+    // One hierarchy for every table of the request; an area with a stored figure that
+    // the hierarchy does not place stands alone (an absent cell in tables without it).
+    let unplaced: Vec<(GeographicLevel, &str)> = stored
+        .iter()
+        .filter_map(|r| {
+            Some((
+                GeographicLevel::parse(&r.geographic_level)?,
+                r.area_code.as_str(),
+            ))
+        })
+        .collect();
+    let areas = geography.areas(&unplaced);
+    let index: HashMap<(GeographicLevel, &str), usize> = areas
+        .iter()
+        .enumerate()
+        .map(|(i, a)| ((a.level, a.code.as_str()), i))
+        .collect();
     let wanted_ids: HashSet<i64> = wanted.iter().map(|r| r.id).collect();
     let mut withheld = HashSet::new();
     for family in &families {
@@ -83,17 +100,6 @@ pub async fn withheld_figures(
             Some(indicator) => Unit::parse(&indicator.unit).unwrap_or(Unit::Count),
             None => Unit::Count,
         };
-        let extra: Vec<(GeographicLevel, &str)> = stored
-            .iter()
-            .filter(|r| r.indicator_code == family.indicator && r.period == family.period)
-            .filter_map(|r| {
-                Some((
-                    GeographicLevel::parse(&r.geographic_level)?,
-                    r.area_code.as_str(),
-                ))
-            })
-            .collect();
-        let areas = geography.areas(&extra);
         let mut table = Table::default();
         let mut ids = Vec::new();
         for area in &areas {
@@ -130,11 +136,6 @@ pub async fn withheld_figures(
             }
         }
         let width = family.groups.len();
-        let index: HashMap<(GeographicLevel, &str), usize> = areas
-            .iter()
-            .enumerate()
-            .map(|(i, a)| ((a.level, a.code.as_str()), i))
-            .collect();
         for (a, area) in areas.iter().enumerate() {
             let children: Vec<usize> = area
                 .children
