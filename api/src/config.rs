@@ -172,7 +172,8 @@ impl Default for RateLimitConfig {
     }
 }
 
-/// Disclosure control thresholds for AGGREGATE figures (see `disclosure`).
+/// Disclosure control settings: thresholds for AGGREGATE figures and the key of
+/// `aggregate`'s perturbation (see `disclosure`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Disclosure {
     /// `DISCLOSURE_MIN_COUNT`, default 5: a count, or a rate's numerator or

@@ -45,8 +45,6 @@ use crate::domain::Unit;
 
 /// DfE symbol of a confidential (withheld) figure.
 pub const CONFIDENTIAL: &str = "c";
-/// DfE symbol of a figure not available (not collected, or not applicable to the caller).
-pub const UNAVAILABLE: &str = "x";
 
 /// The counts behind a figure, or behind the part of it a caller cannot see.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -100,6 +100,16 @@ async fn a_list_field_repeated_under_many_aliases_is_refused_before_it_runs() {
     assert!(body["errors"].is_null(), "{body}");
 }
 
+/// A request stopped by a per-request limit: 400, `BAD_USER_INPUT`, no data, and a
+/// message naming the setting.
+fn assert_stopped_by(status: u16, body: &Value, setting: &str) {
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(code(body), "BAD_USER_INPUT", "{body}");
+    assert_eq!(body["data"], Value::Null, "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains(setting), "{body}");
+}
+
 #[tokio::test]
 async fn a_query_over_its_statement_budget_is_stopped_with_a_coded_error() {
     let hub = TestHub::spawn_with(&[("MAX_REQUEST_STATEMENTS", "2")]).await;
@@ -111,11 +121,7 @@ async fn a_query_over_its_statement_budget_is_stopped_with_a_coded_error() {
         json!({}),
     )
     .await;
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
-    assert_eq!(body["data"], Value::Null, "{body}");
-    let message = body["errors"][0]["message"].as_str().unwrap();
-    assert!(message.contains("MAX_REQUEST_STATEMENTS"), "{body}");
+    assert_stopped_by(status, &body, "MAX_REQUEST_STATEMENTS");
     // Within the budget, the same hub answers.
     let body = hub.query(None, "{ regions { code } }", json!({})).await;
     assert_eq!(
@@ -175,11 +181,7 @@ async fn an_answer_over_the_byte_limit_is_refused_not_sent() {
         json!({}),
     )
     .await;
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
-    assert_eq!(body["data"], Value::Null, "{body}");
-    let message = body["errors"][0]["message"].as_str().unwrap();
-    assert!(message.contains("MAX_ANSWER_BYTES"), "{body}");
+    assert_stopped_by(status, &body, "MAX_ANSWER_BYTES");
     let small = hub.query(None, "{ regions { code } }", json!({})).await;
     assert_eq!(small["data"]["regions"].as_array().unwrap().len(), 9);
 }
