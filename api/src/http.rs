@@ -46,7 +46,7 @@ use crate::admission::{self, Admission};
 use crate::auth::{AuthError, Verifier};
 use crate::budget::{self, Budget};
 use crate::cache::{Cached, Key, KeyParts, Lookup, ResponseCache, Snapshot, Tier, document_hash};
-use crate::config::{Disclosure, InspectionCycle, Limits};
+use crate::config::{InspectionCycle, Limits};
 use crate::db::{self, Health};
 use crate::error::{DbFailure, Error, ErrorCode};
 use crate::graphql::{self, HubSchema, RequestContext, guard};
@@ -66,7 +66,7 @@ pub struct AppState {
     pub verifier: Verifier,
     pub metrics: Metrics,
     pub limits: Arc<Limits>,
-    pub disclosure: Disclosure,
+    pub protection: graphql::Protection,
     pub inspection: InspectionCycle,
     pub cache: ResponseCache,
     pub admission: Admission,
@@ -1037,7 +1037,7 @@ fn context(state: &AppState, access: Access, budget: &Arc<Budget>) -> RequestCon
         db::counted(&state.db, &state.metrics, budget.clone()),
         access,
         state.limits.clone(),
-        state.disclosure,
+        state.protection.clone(),
         state.inspection,
         state.cache.clone(),
         state.pupil_key_secret.clone(),

@@ -115,7 +115,7 @@ impl Application {
             verifier: Verifier::new(&config.auth),
             metrics,
             limits: Arc::new(config.limits.clone()),
-            disclosure: config.disclosure,
+            protection: graphql::Protection::new(config.disclosure),
             pupil_key_secret: config.pupil_key_secret.as_deref().map(Arc::from),
             inspection: config.inspection,
         };

@@ -416,3 +416,152 @@ async fn an_officer_who_sees_every_school_of_its_la_sees_the_la_exactly() {
         }
     }
 }
+
+/// A small deterministic generator (SplitMix64), so that each seed of the generated
+/// datasets below is the same dataset on every run.
+struct Generator(u64);
+
+impl Generator {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..=max`.
+    fn upto(&mut self, max: u64) -> u64 {
+        self.next() % (max + 1)
+    }
+}
+
+/// An area's numerator, denominator and school count in one pupil group.
+type Sums = (u64, u64, i64);
+
+/// Replaces the indicator's `ALL` / `DISADVANTAGED` / `NOT_DISADVANTAGED` figures for
+/// the period with a generated dataset: every school of the register gets new ones
+/// (skewed small, so that many cells fall under the thresholds and complementary
+/// suppression has work to do), and every LA, region and England figure is rewritten as
+/// the sum of its schools', as a publisher's sync would send them.
+async fn write_generated_dataset(hub: &TestHub, register: &[School], indicator: &str, seed: u64) {
+    let writer = hub.token_for("HUB:HUB", "SYNC_AGENT");
+    let mut rng = Generator(seed);
+    let mut rows = Vec::new();
+    let mut areas: BTreeMap<(&str, String), [Sums; 2]> = BTreeMap::new();
+    for school in register {
+        // Some schools have one or two disadvantaged pupils, most have more.
+        let sizes = [
+            if rng.upto(3) == 0 {
+                1 + rng.upto(2)
+            } else {
+                4 + rng.upto(60)
+            },
+            5 + rng.upto(300),
+        ];
+        let mut parts = [(0, 0); 2];
+        for (part, pupils) in parts.iter_mut().zip(sizes) {
+            *part = (rng.upto(pupils.min(12)), pupils);
+        }
+        let all = (parts[0].0 + parts[1].0, parts[0].1 + parts[1].1);
+        for (group, (numerator, denominator)) in [
+            ("ALL", all),
+            ("DISADVANTAGED", parts[0]),
+            ("NOT_DISADVANTAGED", parts[1]),
+        ] {
+            rows.push(json!({
+                "indicatorCode": indicator, "period": PERIOD, "level": "SCHOOL",
+                "areaCode": school.urn.to_string(), "pupilGroup": group,
+                "numerator": numerator, "denominator": denominator, "schoolCount": 1,
+            }));
+        }
+        for key in [
+            ("LA", school.la.clone()),
+            ("REGION", school.region.clone()),
+            ("NATIONAL", "E92000001".to_owned()),
+        ] {
+            let sums = areas.entry(key).or_default();
+            for (sum, part) in sums.iter_mut().zip(parts) {
+                *sum = (sum.0 + part.0, sum.1 + part.1, sum.2 + 1);
+            }
+        }
+    }
+    for ((level, code), [dis, not]) in &areas {
+        let all = (dis.0 + not.0, dis.1 + not.1, dis.2);
+        for (group, (numerator, denominator, schools)) in [
+            ("ALL", all),
+            ("DISADVANTAGED", *dis),
+            ("NOT_DISADVANTAGED", *not),
+        ] {
+            rows.push(json!({
+                "indicatorCode": indicator, "period": PERIOD, "level": level,
+                "areaCode": code, "pupilGroup": group,
+                "numerator": numerator, "denominator": denominator, "schoolCount": schools,
+            }));
+        }
+    }
+    let body = hub
+        .query(
+            Some(&writer),
+            "mutation($input: UpsertObservationsInput!) { upsertObservations(input: $input) { run { rowsReceived } } }",
+            json!({ "input": { "rows": rows } }),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+}
+
+/// The attacker over generated datasets: for each seed, the figures of one indicator are
+/// replaced by a generated dataset and every kind of caller that reads area figures
+/// tries to work out what is withheld from it. (An anonymous caller gets no figures:
+/// `an_anonymous_caller_gets_no_figures_at_all`.)
+#[tokio::test]
+async fn no_caller_works_out_a_withheld_figure_in_generated_datasets() {
+    const INDICATOR: &str = "suspension_rate";
+    let hub = TestHub::spawn().await;
+    let register = register(&hub).await;
+    let mut callers = vec![
+        (
+            "an analyst".to_owned(),
+            hub.token_for("LOCAL_AUTHORITY:852", "ANALYST"),
+        ),
+        (
+            "LA 852's officer".to_owned(),
+            hub.token_for("LOCAL_AUTHORITY:852", "LA_OFFICER"),
+        ),
+        (
+            "LA 202's officer".to_owned(),
+            hub.token_for("LOCAL_AUTHORITY:202", "LA_OFFICER"),
+        ),
+    ];
+    let mut spread: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for school in &register {
+        if let Some(trust) = &school.trust {
+            spread.entry(trust).or_default().insert(&school.la);
+        }
+    }
+    let (trust, _) = spread
+        .iter()
+        .max_by_key(|(code, las)| (las.len(), std::cmp::Reverse(*code)))
+        .expect("the test data has trusts");
+    callers.push((
+        format!("trust {trust}'s officer"),
+        hub.token_for(&format!("TRUST:{trust}"), "TRUST_OFFICER"),
+    ));
+    for seed in 1..=4 {
+        write_generated_dataset(&hub, &register, INDICATOR, seed).await;
+        for (who, token) in &callers {
+            let (found, withheld) = disclosed(&hub, token, INDICATOR).await;
+            assert!(
+                found.is_empty(),
+                "seed {seed}: {who} can work out {} of {withheld} withheld figures: {found:?}",
+                found.len()
+            );
+            if who == "an analyst" {
+                assert!(
+                    withheld > 0,
+                    "seed {seed}: the dataset has small cells to protect"
+                );
+            }
+        }
+    }
+}

@@ -125,7 +125,7 @@ impl AggregateQuery {
         let request = Request::new(rc, periods, group_by, pupil_groups, filter).await?;
 
         let scope = access.visible_schools(AccessLevel::School);
-        let keys = CellKeys::new(&rc.disclosure.key);
+        let keys = CellKeys::new(&rc.protection.rules.key);
         let rows = fetch(rc, &indicator.code, &request, scope, &keys).await?;
         if rows.len() > MAX_CELLS {
             return Err(Error::bad_input(format!(
@@ -143,7 +143,7 @@ impl AggregateQuery {
         for row in &rows {
             let local_authority = named(&organisations, rc, row.la_id).await?;
             let trust = named(&organisations, rc, row.trust_id).await?;
-            let release = row.release(unit, &indicator.code, &keys, &rc.disclosure);
+            let release = row.release(unit, &indicator.code, &keys, &rc.protection.rules);
             let (numerator, denominator) = match release {
                 Release::Exact => (row.numerator, row.denominator),
                 Release::Perturbed(n, d) => (n, d),

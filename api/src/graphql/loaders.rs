@@ -62,6 +62,9 @@ pub struct Loaders {
     indicators: OnceCell<HashMap<String, indicator::Model>>,
     /// Ids of the LAs with at least one school in the register.
     las_with_schools: OnceCell<HashSet<i32>>,
+    /// The change-feed position of the last committed figure write, read once so that
+    /// every table of a request is judged against the same version of the figures.
+    figures_version: OnceCell<i64>,
     /// By the response key of their `_entities` field. A failure is kept too, so the
     /// representations are read once however many entities then fail with it.
     entities: Mutex<HashMap<String, Arc<EntityCell>>>,
@@ -75,6 +78,7 @@ impl Loaders {
             local_authorities: OnceCell::new(),
             indicators: OnceCell::new(),
             las_with_schools: OnceCell::new(),
+            figures_version: OnceCell::new(),
             entities: Mutex::new(HashMap::new()),
         }
     }
@@ -129,6 +133,16 @@ impl Loaders {
             })
             .await?;
         Ok(ids.contains(&la_id))
+    }
+
+    /// Which version of the figures this request reads: every figure write takes
+    /// change-feed positions in its own transaction, so the feed's head moves with
+    /// any change to any figure, committed by any instance.
+    pub async fn figures_version(&self) -> Result<i64, Error> {
+        self.figures_version
+            .get_or_try_init(|| async { Ok::<_, Error>(crate::sync::store::head(&self.db).await?) })
+            .await
+            .copied()
     }
 
     /// Every region code, sorted.

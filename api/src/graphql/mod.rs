@@ -51,11 +51,12 @@ use sea_orm::DatabaseConnection;
 
 use crate::access::Access;
 use crate::cache::{Hints, ResponseCache, tags};
-use crate::config::{Disclosure, InspectionCycle, Limits};
+use crate::config::{InspectionCycle, Limits};
 use crate::error::{Error, ErrorCode};
 use crate::identity::Caller;
 
 pub use loaders::Loaders;
+pub use protect::Protection;
 
 #[derive(MergedObject, Default)]
 pub struct Query(
@@ -148,7 +149,8 @@ pub struct RequestContext {
     pub db: DatabaseConnection,
     pub caller: Caller,
     pub limits: Arc<Limits>,
-    pub disclosure: Disclosure,
+    /// Disclosure control: its rules and the decisions this instance remembers.
+    pub protection: Protection,
     pub inspection: InspectionCycle,
     /// Writers invalidate through it; readers record what they read in `hints`.
     pub cache: ResponseCache,
@@ -164,7 +166,7 @@ impl RequestContext {
         db: DatabaseConnection,
         access: Access,
         limits: Arc<Limits>,
-        disclosure: Disclosure,
+        protection: Protection,
         inspection: InspectionCycle,
         cache: ResponseCache,
         pupil_key_secret: Option<Arc<[u8]>>,
@@ -173,7 +175,7 @@ impl RequestContext {
             db,
             caller: access.caller(),
             limits,
-            disclosure,
+            protection,
             inspection,
             cache,
             hints: Arc::default(),

@@ -12,8 +12,12 @@
 //! What the caller already sees counts: figures of schools in its SCHOOL scope are
 //! summed per LA and region and taken off the area figures before the thresholds apply,
 //! and an area whose every school the caller sees is known to it (and shown).
+//!
+//! Tables are read and judged once per version of the figures, not per request: see
+//! [`Protection`].
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use entities::{observation, organisation, school};
 use sea_orm::sea_query::{Alias, Expr, Func};
@@ -22,6 +26,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryF
 use super::loaders::school_figure_sums;
 use super::{Loaders, RequestContext};
 use crate::access::Access;
+use crate::config::Disclosure;
 use crate::disclosure::{self, Cell, Counts, Relation, Table};
 use crate::domain::{AccessLevel, ENGLAND_CODE, GeographicLevel, PupilGroup, Unit};
 use crate::error::Result;
@@ -34,21 +39,157 @@ pub async fn withheld_figures(
     loaders: &Loaders,
     rows: &[observation::Model],
 ) -> Result<HashSet<i64>> {
-    let wanted: Vec<&observation::Model> = rows
-        .iter()
-        .filter(|r| r.geographic_level != GeographicLevel::School.as_str())
-        .collect();
-    if wanted.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let mut families = BTreeSet::new();
-    for row in &wanted {
-        families.insert(Family {
+    let mut by_family: BTreeMap<Family, Vec<&observation::Model>> = BTreeMap::new();
+    for row in rows {
+        if row.geographic_level == GeographicLevel::School.as_str() {
+            continue;
+        }
+        let family = Family {
             indicator: row.indicator_code.clone(),
             period: row.period.clone(),
             groups: linked_groups(&row.pupil_group),
-        });
+        };
+        by_family.entry(family).or_default().push(row);
     }
+    if by_family.is_empty() {
+        return Ok(HashSet::new());
+    }
+
+    let version = loaders.figures_version().await?;
+    let access = rc.access();
+    // What the caller sees of school figures shapes its tables; callers who see none
+    // all meet the same tables and share their decisions.
+    let viewer = access
+        .sees_any_school()
+        .then(|| access.fingerprint().to_owned());
+    let key = |family: &Family| TableKey {
+        version,
+        family: family.clone(),
+        viewer: viewer.clone(),
+        min_count: rc.protection.rules.min_count.to_bits(),
+        min_schools: rc.protection.rules.min_schools,
+    };
+    let mut decisions: HashMap<&Family, Arc<Decision>> = HashMap::new();
+    let mut missing = Vec::new();
+    for (family, rows) in &by_family {
+        match rc.protection.recall(&key(family)) {
+            Some(decision) if rows.iter().all(|row| decision.judged(row).is_some()) => {
+                decisions.insert(family, decision);
+            }
+            _ => missing.push(family),
+        }
+    }
+    if !missing.is_empty() {
+        let decided = decide_tables(rc, loaders, &missing).await?;
+        // Remembered only if no figure changed while the tables were read: otherwise
+        // the decision could belong to a newer version than the one it is filed under.
+        let unchanged = crate::sync::store::head(&rc.db).await? == version;
+        for (family, decision) in missing.into_iter().zip(decided) {
+            let decision = Arc::new(decision);
+            if unchanged {
+                rc.protection.remember(key(family), decision.clone());
+            }
+            decisions.insert(family, decision);
+        }
+    }
+
+    let mut withheld = HashSet::new();
+    for (family, rows) in &by_family {
+        let decision = &decisions[family];
+        // A row that is not the figure its table judged (written since) fails closed.
+        withheld.extend(
+            rows.iter()
+                .filter(|row| decision.judged(row) != Some(false))
+                .map(|row| row.id),
+        );
+    }
+    Ok(withheld)
+}
+
+/// Disclosure control as this instance applies it: the rules, and the decisions over
+/// whole tables it has taken, remembered so that the many requests meeting the same
+/// tables (every dashboard of one LA, every analyst) neither read them
+/// nor the caller's own figures again.
+///
+/// A decision is filed under the version of the figures it was taken on (the
+/// change-feed head, which every figure write moves in its own transaction, whichever
+/// instance commits it), the caller's scope fingerprint where the caller sees school
+/// figures (what it sees changes its tables; the register those scopes are resolved
+/// against is written only by the seed), and the thresholds. So a write makes every
+/// remembered decision unreachable at once, and a request never applies a decision
+/// taken on other figures than it reads. As a second check each returned figure must
+/// carry the values its decision judged, or the table is judged again.
+#[derive(Clone)]
+pub struct Protection {
+    pub rules: Disclosure,
+    remembered: moka::sync::Cache<TableKey, Arc<Decision>>,
+}
+
+impl Protection {
+    pub fn new(rules: Disclosure) -> Self {
+        Protection {
+            rules,
+            remembered: moka::sync::Cache::builder()
+                .weigher(|_, decision: &Arc<Decision>| {
+                    decision.cells.len().try_into().unwrap_or(u32::MAX)
+                })
+                // About 500,000 judged figures (some 40 MB): a thousand tables of a
+                // national hierarchy.
+                .max_capacity(500_000)
+                .build(),
+        }
+    }
+
+    fn recall(&self, key: &TableKey) -> Option<Arc<Decision>> {
+        self.remembered.get(key)
+    }
+
+    fn remember(&self, key: TableKey, decision: Arc<Decision>) {
+        self.remembered.insert(key, decision);
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct TableKey {
+    version: i64,
+    family: Family,
+    /// The caller's scope fingerprint, for callers who see school figures.
+    viewer: Option<String>,
+    min_count: u64,
+    min_schools: i64,
+}
+
+/// The outcome of one table: each stored figure with the values judged.
+struct Decision {
+    cells: HashMap<(GeographicLevel, String, PupilGroup), Judged>,
+}
+
+struct Judged {
+    numerator: Option<f64>,
+    denominator: Option<f64>,
+    schools: Option<i32>,
+    withheld: bool,
+}
+
+impl Decision {
+    /// Whether `row` is withheld, if `row` is the figure this decision judged.
+    fn judged(&self, row: &observation::Model) -> Option<bool> {
+        let level = GeographicLevel::parse(&row.geographic_level)?;
+        let group = PupilGroup::parse(&row.pupil_group)?;
+        let cell = self.cells.get(&(level, row.area_code.clone(), group))?;
+        (cell.numerator == row.numerator
+            && cell.denominator == row.denominator
+            && cell.schools == row.school_count)
+            .then_some(cell.withheld)
+    }
+}
+
+/// Reads and judges the tables of `families`, in order.
+async fn decide_tables(
+    rc: &RequestContext,
+    loaders: &Loaders,
+    families: &[&Family],
+) -> Result<Vec<Decision>> {
     let indicators: BTreeSet<&str> = families.iter().map(|f| f.indicator.as_str()).collect();
     let periods: BTreeSet<&str> = families.iter().map(|f| f.period.as_str()).collect();
     let groups: BTreeSet<&str> = families
@@ -93,15 +234,14 @@ pub async fn withheld_figures(
         .enumerate()
         .map(|(i, a)| ((a.level, a.code.as_str()), i))
         .collect();
-    let wanted_ids: HashSet<i64> = wanted.iter().map(|r| r.id).collect();
-    let mut withheld = HashSet::new();
-    for family in &families {
+    let mut decisions = Vec::with_capacity(families.len());
+    for family in families {
         let unit = match loaders.indicator(&family.indicator).await? {
             Some(indicator) => Unit::parse(&indicator.unit).unwrap_or(Unit::Count),
             None => Unit::Count,
         };
         let mut table = Table::default();
-        let mut ids = Vec::new();
+        let mut figures = Vec::new();
         for area in &areas {
             for group in &family.groups {
                 let key = FigureKey {
@@ -111,14 +251,15 @@ pub async fn withheld_figures(
                     area: &area.code,
                     group: group.as_str(),
                 };
-                let (cell, id) = match by_key.get(&key) {
+                let cell = match by_key.get(&key) {
                     Some(row) => {
                         let counts = Counts {
                             numerator: row.numerator,
                             denominator: row.denominator,
                             schools: row.school_count.map(i64::from),
                         };
-                        let cell = if area.covered(rc.access()) {
+                        figures.push(Some((area, *group, *row)));
+                        if area.covered(rc.access()) {
                             Cell {
                                 status: disclosure::Status::Known,
                                 ..Cell::figure(unit, counts)
@@ -126,13 +267,14 @@ pub async fn withheld_figures(
                         } else {
                             let own = seen.of(&family.indicator, &family.period, group, area);
                             Cell::figure(unit, counts.less(&own))
-                        };
-                        (cell, Some(row.id))
+                        }
                     }
-                    None => (Cell::absent(unit), None),
+                    None => {
+                        figures.push(None);
+                        Cell::absent(unit)
+                    }
                 };
                 table.cells.push(cell);
-                ids.push(id);
             }
         }
         let width = family.groups.len();
@@ -157,22 +299,31 @@ pub async fn withheld_figures(
                 });
             }
         }
-        disclosure::protect(&mut table, &rc.disclosure);
-        withheld.extend(
-            table
-                .cells
-                .iter()
-                .zip(&ids)
-                .filter(|(cell, _)| cell.withheld())
-                .filter_map(|(_, id)| *id)
-                .filter(|id| wanted_ids.contains(id)),
-        );
+        disclosure::protect(&mut table, &rc.protection.rules);
+        let cells = table
+            .cells
+            .iter()
+            .zip(figures)
+            .filter_map(|(cell, figure)| {
+                let (area, group, row) = figure?;
+                Some((
+                    (area.level, area.code.clone(), group),
+                    Judged {
+                        numerator: row.numerator,
+                        denominator: row.denominator,
+                        schools: row.school_count,
+                        withheld: cell.withheld(),
+                    },
+                ))
+            })
+            .collect();
+        decisions.push(Decision { cells });
     }
-    Ok(withheld)
+    Ok(decisions)
 }
 
 /// One protected table: an indicator, a period and the pupil groups that add up.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct Family {
     indicator: String,
     period: String,
