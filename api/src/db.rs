@@ -167,6 +167,21 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 }
 
 /// True when a trivial statement succeeds within a second.
+/// Refreshes the query planner's statistics on `tables` after a bulk write. Until then
+/// PostgreSQL plans from estimates for a table it last saw empty (autovacuum's analyze
+/// comes later, after a threshold of changed rows) and SQLite has no statistics at all,
+/// so the first requests after a seed or an import would scan where an index serves.
+/// The names are the hub's own constants, never input; none means every table.
+pub async fn analyze<C: ConnectionTrait>(db: &C, tables: &[&str]) -> Result<(), DbErr> {
+    if tables.is_empty() {
+        db.execute_unprepared("ANALYZE").await?;
+    }
+    for table in tables {
+        db.execute_unprepared(&format!("ANALYZE {table}")).await?;
+    }
+    Ok(())
+}
+
 pub async fn ping(db: &DatabaseConnection) -> bool {
     matches!(
         tokio::time::timeout(Duration::from_secs(1), db.execute_unprepared("SELECT 1")).await,

@@ -195,6 +195,8 @@ pub async fn seed(
     ));
 
     txn.commit().await?;
+    crate::db::analyze(db, &[]).await?;
+    progress("planner statistics refreshed");
     Ok(summary)
 }
 

@@ -267,6 +267,7 @@ pub async fn run(
     done.status = Set(SUCCEEDED.to_owned());
     done.finished_at = Set(Some(Utc::now()));
     done.update(db).await?;
+    crate::db::analyze(db, &["observation", "observation_deletion"]).await?;
     summary.elapsed = started.elapsed();
     summary.indicators = indicators.into_iter().collect();
     summary.indicators.sort();
