@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use hub_tests::TestHub;
-use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 /// The hub's command line (see `tests/src/bin/hub-cli.rs`).
