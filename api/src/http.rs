@@ -55,7 +55,7 @@ use crate::error::{DbFailure, Error, ErrorCode};
 use crate::graphql::{self, HubSchema, RequestContext, guard};
 use crate::identity::Identity;
 use crate::ratelimit::{BucketKey, Decision, RateLimiter};
-use crate::telemetry::Metrics;
+use crate::telemetry::{Exposition, Metrics};
 
 /// The request id header, read from callers and returned to them.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -957,9 +957,12 @@ fn finish(
     if let Some(name) = name {
         tracing::Span::current().record("operation", name);
     }
-    state
-        .metrics
-        .record_request(name, started.elapsed(), graphql::error_codes(response));
+    state.metrics.record_request(
+        name,
+        operation.map(|op| op.is_query),
+        started.elapsed(),
+        graphql::error_codes(response),
+    );
 }
 
 /// The HTTP response for an answer; `etag` is present when the answer may be cached.
@@ -1169,14 +1172,18 @@ async fn readyz(State(state): State<Shared>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<Shared>) -> Response {
+/// The metrics in the classic Prometheus text format, or OpenMetrics when the
+/// scraper's `Accept` asks for it (see `telemetry::Exposition`).
+async fn metrics(State(state): State<Shared>, headers: HeaderMap) -> Response {
     db::observe_pool(&state.db, &state.metrics);
+    let format = Exposition::from_accept(
+        headers
+            .get(header::ACCEPT)
+            .and_then(|value| value.to_str().ok()),
+    );
     (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.render(),
+        [(header::CONTENT_TYPE, format.content_type())],
+        state.metrics.render(format),
     )
         .into_response()
 }

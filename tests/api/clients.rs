@@ -378,3 +378,187 @@ async fn cors_lets_configured_origins_call_from_the_browser() {
         .expect("request sent");
     assert_eq!(header(&answer, "access-control-allow-origin"), None);
 }
+
+/// graphql-http's audit of the GraphQL over HTTP spec (`graphql-http` 1.23.1, pinned in
+/// `tests/federation`, run by `tests/federation/audit.cjs`): no MUST may fail and no
+/// SHOULD may warn. Introspection is on, as on the embedded default: one MUST sends
+/// `{ __type(name: …) { name } }` with non-ASCII text to check UTF-8 handling.
+#[tokio::test]
+async fn the_graphql_over_http_audit_passes_every_must_and_should() {
+    let Some(tools) = hub_tests::node::apollo("the_graphql_over_http_audit") else {
+        return;
+    };
+    let hub = TestHub::spawn_with(&[("GRAPHQL_INTROSPECTION", "true")]).await;
+    let url = format!("{}/graphql", hub.address);
+    let output = tokio::task::spawn_blocking(move || tools.run("audit.cjs", &[("HUB_URL", url)]))
+        .await
+        .expect("audit thread");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "audit failed to run: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    eprintln!(
+        "graphql-http audit: {} audits, {} ok, {} MUST failures, {} SHOULD warnings",
+        report["total"], report["ok"], report["mustFailures"], report["shouldWarnings"]
+    );
+    assert_eq!(report["mustFailures"], 0, "{report:#}");
+    assert_eq!(report["shouldWarnings"], 0, "{report:#}");
+}
+
+/// The official Python client's parser of the classic text format
+/// (`prometheus_client` 0.26.0, installed with pip into the git-ignored `tests/.python`
+/// on first use). `None` (after printing why) when Python or pip cannot be had outside
+/// CI; under `CI=true` a missing tool fails the test.
+fn prometheus_parser(test: &str) -> Option<std::path::PathBuf> {
+    use std::process::Command;
+    let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".python");
+    let marker = target.join(".installed-prometheus_client-0.26.0");
+    if marker.exists() {
+        return Some(target);
+    }
+    let installed = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(["--target"])
+        .arg(&target)
+        .arg("prometheus_client==0.26.0")
+        .status()
+        .is_ok_and(|status| status.success());
+    if installed && std::fs::write(&marker, b"").is_ok() {
+        return Some(target);
+    }
+    let why = "needs python3 with pip and the Python package index (prometheus_client 0.26.0)";
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test}: {why} (tests may not skip in CI)");
+    }
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+    None
+}
+
+/// `/metrics` in the classic text format by default, as Prometheus' own parsers read
+/// it, with request durations labelled by operation type and outcome; OpenMetrics when
+/// the scraper asks for it.
+#[tokio::test]
+async fn metrics_are_classic_prometheus_text_unless_openmetrics_is_asked_for() {
+    let Some(parser) = prometheus_parser("metrics_are_classic_prometheus_text") else {
+        return;
+    };
+    let hub = TestHub::spawn().await;
+    hub.query(None, "query Regions { regions { code } }", json!({}))
+        .await;
+    hub.query(None, "{ regions { nope } }", json!({})).await;
+    let response = hub.get("/metrics").await;
+    let content_type = header(&response, "content-type")
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let text = response.text().await.expect("metrics body");
+    let script = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+families = {}
+for family in text_string_to_metric_families(sys.stdin.read()):
+    families[family.name] = {
+        "type": family.type,
+        "samples": [[s.name, s.labels, s.value] for s in family.samples],
+    }
+print(json.dumps(families))
+"#;
+    let output = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", script])
+            .env("PYTHONPATH", parser)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run python3");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write metrics");
+        child.wait_with_output().expect("parser output")
+    })
+    .await
+    .expect("parser thread");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let families: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("the parser's JSON");
+    // Counters are counters (the classic parser names them without `_total`), not
+    // untyped families of their own.
+    assert_eq!(
+        families["hub_db_statements"]["type"], "counter",
+        "{families}"
+    );
+    assert!(
+        families.get("hub_db_statements_total").is_none(),
+        "{families}"
+    );
+    assert_eq!(families["hub_graphql_requests"]["type"], "counter");
+    let durations = &families["hub_graphql_request_duration_seconds"];
+    assert_eq!(durations["type"], "histogram", "{families}");
+    let labelled = |operation_type: &str, outcome: &str| {
+        durations["samples"].as_array().is_some_and(|samples| {
+            samples.iter().any(|s| {
+                s[0] == "hub_graphql_request_duration_seconds_count"
+                    && s[1]["operation_type"] == operation_type
+                    && s[1]["outcome"] == outcome
+                    && s[2].as_f64() == Some(1.0)
+            })
+        })
+    };
+    assert!(labelled("query", "ok"), "{durations}");
+    assert!(
+        labelled("unknown", "error") || labelled("query", "error"),
+        "{durations}"
+    );
+    let untyped: Vec<&String> = families
+        .as_object()
+        .expect("families")
+        .iter()
+        .filter(|(_, f)| f["type"] == "unknown" || f["type"] == "untyped")
+        .map(|(name, _)| name)
+        .collect();
+    assert!(untyped.is_empty(), "untyped families: {untyped:?}");
+
+    let openmetrics = hub
+        .client
+        .get(format!("{}/metrics", hub.address))
+        .header("accept", "application/openmetrics-text; version=1.0.0")
+        .send()
+        .await
+        .expect("request sent");
+    let content_type = header(&openmetrics, "content-type")
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    assert!(
+        openmetrics
+            .text()
+            .await
+            .unwrap_or_default()
+            .ends_with("# EOF\n")
+    );
+}
