@@ -64,6 +64,60 @@ pub struct Config {
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`: where to send traces over OTLP/HTTP, when the hub
     /// was built with the `otel` feature.
     pub otlp_endpoint: Option<String>,
+    /// `CORS_ALLOWED_ORIGINS`: the browser origins (partner dashboards) that may call
+    /// `/graphql` from their pages. None by default.
+    pub cors: CorsOrigins,
+}
+
+/// Which origins a browser lets call the hub (`CORS_ALLOWED_ORIGINS`, see `http::cors`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// No cross-origin calls: no CORS headers at all (the default).
+    #[default]
+    None,
+    /// `*`: any origin, without credentials.
+    Any,
+    /// These origins exactly (`scheme://host[:port]`, as browsers send `Origin`).
+    List(Vec<String>),
+}
+
+impl CorsOrigins {
+    /// A comma-separated list of origins, or `*` alone.
+    fn parse(value: &str) -> Result<CorsOrigins, String> {
+        let items: Vec<&str> = value
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .collect();
+        if items == ["*"] {
+            return Ok(CorsOrigins::Any);
+        }
+        let mut origins = Vec::with_capacity(items.len());
+        for item in items {
+            let origin = item.to_ascii_lowercase();
+            let rest = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            let valid = rest.is_some_and(|host| {
+                !host.is_empty()
+                    && host.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                    })
+            });
+            if !valid {
+                return Err(format!(
+                    "CORS_ALLOWED_ORIGINS: {item:?} is not an origin; write scheme://host[:port] \
+                     with no path or trailing slash (e.g. https://dashboard.example.org), or * alone"
+                ));
+            }
+            origins.push(origin);
+        }
+        Ok(if origins.is_empty() {
+            CorsOrigins::None
+        } else {
+            CorsOrigins::List(origins)
+        })
+    }
 }
 
 /// How much demo data to generate (`HUB_SEED`, `baseline-hub seed --scale`). A setting
@@ -527,6 +581,15 @@ impl Config {
             }
         }
 
+        let cors = match get("CORS_ALLOWED_ORIGINS").map(CorsOrigins::parse) {
+            None => CorsOrigins::None,
+            Some(Ok(cors)) => cors,
+            Some(Err(problem)) => {
+                problems.push(problem);
+                CorsOrigins::None
+            }
+        };
+
         let log_json = match get("LOG_FORMAT") {
             None | Some("text") => false,
             Some("json") => true,
@@ -572,6 +635,7 @@ impl Config {
             inspection,
             log_json,
             otlp_endpoint,
+            cors,
         })
     }
 
@@ -713,6 +777,37 @@ mod tests {
         assert_eq!(config.addr.to_string(), "127.0.0.1:8080");
         assert_eq!(config.auto_seed, Some(Scale::Demo));
         assert!(config.auth.dev_tokens);
+    }
+
+    #[test]
+    fn cors_origins_are_origins_or_a_lone_wildcard() {
+        let cors = |value: &str| {
+            Config::from_vars(&vars(&[("CORS_ALLOWED_ORIGINS", value)])).map(|c| c.cors)
+        };
+        assert_eq!(
+            Config::from_vars(&vars(&[])).unwrap().cors,
+            CorsOrigins::None
+        );
+        assert_eq!(cors("*").unwrap(), CorsOrigins::Any);
+        assert_eq!(
+            cors("https://Dash.example.org, http://localhost:3000").unwrap(),
+            CorsOrigins::List(vec![
+                "https://dash.example.org".to_owned(),
+                "http://localhost:3000".to_owned()
+            ])
+        );
+        for bad in [
+            "dash.example.org",
+            "https://dash.example.org/",
+            "*, https://a.org",
+            "https://*.a.org",
+        ] {
+            let err = cors(bad).unwrap_err();
+            assert!(
+                err.to_string().contains("CORS_ALLOWED_ORIGINS"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -3,18 +3,30 @@
 //!
 //! Resolvers return `Result<T, Error>` and use `?`; the conversion below is the only
 //! place an error becomes something a client sees. Database and unexpected errors are
-//! logged in full here and reach the client as a fixed message with code `INTERNAL`, so
+//! logged in full here and reach the client as a fixed message with code
+//! `INTERNAL_SERVER_ERROR`, so
 //! no SQL, stack trace or connection string ever leaves the hub.
 
 use async_graphql::ErrorExtensions;
 use axum::http::StatusCode;
 
-/// The codes a client may see in `extensions.code` (DESIGN.md, Conventions).
+/// The codes a client may see in `extensions.code` (DESIGN.md, Conventions): Apollo's,
+/// which its clients and routers branch on, and the hub's own for load and outages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorCode {
     Unauthenticated,
     Forbidden,
+    /// An argument's or a variable's value is not acceptable (page too large, unknown
+    /// indicator, a string where a number belongs…).
     BadUserInput,
+    /// The document is not GraphQL: a syntax error, or nesting the parser refuses.
+    GraphqlParseFailed,
+    /// The document is GraphQL but not a valid request of this schema: an unknown field,
+    /// a missing argument, or past the depth or cost bounds.
+    GraphqlValidationFailed,
+    /// The HTTP request is not a GraphQL request (Apollo Server's code): a body that is
+    /// not JSON, no `query`, a wrong content type or method, a body too large.
+    BadRequest,
     NotFound,
     Unavailable,
     Internal,
@@ -34,9 +46,12 @@ impl ErrorCode {
             ErrorCode::Unauthenticated => "UNAUTHENTICATED",
             ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::BadUserInput => "BAD_USER_INPUT",
+            ErrorCode::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
+            ErrorCode::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
+            ErrorCode::BadRequest => "BAD_REQUEST",
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::Unavailable => "UNAVAILABLE",
-            ErrorCode::Internal => "INTERNAL",
+            ErrorCode::Internal => "INTERNAL_SERVER_ERROR",
             ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::Overloaded => "OVERLOADED",
@@ -56,6 +71,15 @@ pub enum Error {
     /// acceptable (page too large, unknown indicator, malformed period…).
     #[error("{0}")]
     BadUserInput(String),
+    /// `GRAPHQL_PARSE_FAILED`: the document is not GraphQL.
+    #[error("{0}")]
+    ParseFailed(String),
+    /// `GRAPHQL_VALIDATION_FAILED`: the document is not a request this hub runs.
+    #[error("{0}")]
+    ValidationFailed(String),
+    /// `BAD_REQUEST`: the HTTP request itself is not a GraphQL request.
+    #[error("{0}")]
+    BadRequest(String),
     /// `BAD_USER_INPUT`: rows of a bulk write that cannot be stored, each named by its
     /// index, field and reason (in `extensions.rows`), so a sync client can fix its
     /// data without guessing. Nothing of the call was written.
@@ -89,11 +113,11 @@ pub enum Error {
     /// `DATABASE_ACQUIRE_TIMEOUT_MS`. The client may retry after `Retry-After`.
     #[error("the hub is busy; retry in a second")]
     Overloaded,
-    /// `INTERNAL`: anything else from the database. Logged when it happens (see the
+    /// `INTERNAL_SERVER_ERROR`: anything else from the database. Logged when it happens (see the
     /// `From<DbErr>` impl), never shown.
     #[error("internal error")]
     Database,
-    /// `INTERNAL`: a broken invariant. The detail is logged, never shown.
+    /// `INTERNAL_SERVER_ERROR`: a broken invariant. The detail is logged, never shown.
     #[error("internal error")]
     Internal(String),
 }
@@ -215,6 +239,9 @@ impl Error {
             Error::BadUserInput(_) | Error::InvalidRows(_) | Error::OverBudget(_) => {
                 ErrorCode::BadUserInput
             }
+            Error::ParseFailed(_) => ErrorCode::GraphqlParseFailed,
+            Error::ValidationFailed(_) => ErrorCode::GraphqlValidationFailed,
+            Error::BadRequest(_) => ErrorCode::BadRequest,
             Error::NotFound(_) => ErrorCode::NotFound,
             Error::Unavailable | Error::Timeout => ErrorCode::Unavailable,
             Error::RateLimited { .. } => ErrorCode::RateLimited,
@@ -228,7 +255,10 @@ impl Error {
         match self.code() {
             ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-            ErrorCode::BadUserInput => StatusCode::BAD_REQUEST,
+            ErrorCode::BadUserInput
+            | ErrorCode::GraphqlParseFailed
+            | ErrorCode::GraphqlValidationFailed
+            | ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,

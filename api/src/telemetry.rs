@@ -136,6 +136,17 @@ pub struct RequestLabels {
     pub outcome: String,
 }
 
+/// What a GraphQL request's duration is labelled by: a mutation and a query take
+/// different paths (writes, audit, invalidation), and a refusal is quick, so one
+/// distribution of them all would describe none.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DurationLabels {
+    /// `query`, `mutation`, or `unknown` (the document names no operation it holds).
+    pub operation_type: &'static str,
+    /// `ok`, or `error` when the answer carries any error.
+    pub outcome: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabels {
     pub code: String,
@@ -168,7 +179,7 @@ pub struct Metrics {
     pub db_statement_seconds: Histogram,
     pub requests: Family<RequestLabels, Counter>,
     pub errors: Family<ErrorLabels, Counter>,
-    pub request_seconds: Histogram,
+    pub request_seconds: Family<DurationLabels, Histogram>,
     pub cache_hits: Family<TierLabels, Counter>,
     pub cache_misses: Counter,
     pub cache_evictions: Counter,
@@ -176,7 +187,7 @@ pub struct Metrics {
     pub cache_redis_errors: Counter,
     pub cache_redis_up: Gauge,
     pub http_requests: Family<HttpLabels, Counter>,
-    pub http_request_seconds: Histogram,
+    pub http_request_seconds: Family<HttpLabels, Histogram>,
     pub rate_limited: Family<DecisionLabels, Counter>,
     pub rate_limit_redis_errors: Counter,
     pub rate_limit_redis_up: Gauge,
@@ -227,10 +238,11 @@ impl Metrics {
             "GraphQL errors by extensions.code",
             errors.clone(),
         );
-        let request_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        let request_seconds =
+            Family::<DurationLabels, Histogram>::new_with_constructor(request_buckets as fn() -> _);
         registry.register(
             "graphql_request_duration_seconds",
-            "Time to execute a GraphQL request",
+            "Time to execute a GraphQL request, by operation type and outcome",
             request_seconds.clone(),
         );
         let cache_hits = Family::<TierLabels, Counter>::default();
@@ -275,10 +287,11 @@ impl Metrics {
             "HTTP responses by route and status, including cache hits and refusals",
             http_requests.clone(),
         );
-        let http_request_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        let http_request_seconds =
+            Family::<HttpLabels, Histogram>::new_with_constructor(request_buckets as fn() -> _);
         registry.register(
             "http_request_duration_seconds",
-            "Time from receiving a request to its response headers, any route or outcome",
+            "Time from receiving a request to its response headers, by route and status",
             http_request_seconds.clone(),
         );
         let rate_limited = Family::<DecisionLabels, Counter>::default();
@@ -358,9 +371,11 @@ impl Metrics {
     }
 
     /// Records one GraphQL operation: its outcome, its duration and its error codes.
+    /// `is_query` is `None` when the document names no operation it holds.
     pub fn record_request<'a>(
         &self,
         operation: Option<&str>,
+        is_query: Option<bool>,
         elapsed: Duration,
         codes: impl Iterator<Item = &'a str>,
     ) {
@@ -374,11 +389,24 @@ impl Metrics {
                 .inc();
         }
         let operation = self.operation_label(operation);
-        let outcome = if failed { "error" } else { "ok" }.to_owned();
+        let outcome = if failed { "error" } else { "ok" };
         self.requests
-            .get_or_create(&RequestLabels { operation, outcome })
+            .get_or_create(&RequestLabels {
+                operation,
+                outcome: outcome.to_owned(),
+            })
             .inc();
-        self.request_seconds.observe(elapsed.as_secs_f64());
+        let operation_type = match is_query {
+            Some(true) => "query",
+            Some(false) => "mutation",
+            None => "unknown",
+        };
+        self.request_seconds
+            .get_or_create(&DurationLabels {
+                operation_type,
+                outcome,
+            })
+            .observe(elapsed.as_secs_f64());
     }
 
     /// A cache hit from `tier` (the cache's name for it: `local`, `redis`).
@@ -392,10 +420,11 @@ impl Metrics {
 
     /// Records one HTTP response.
     pub fn record_http(&self, route: &'static str, status: u16, elapsed: Duration) {
-        self.http_requests
-            .get_or_create(&HttpLabels { route, status })
-            .inc();
-        self.http_request_seconds.observe(elapsed.as_secs_f64());
+        let labels = HttpLabels { route, status };
+        self.http_requests.get_or_create(&labels).inc();
+        self.http_request_seconds
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
     }
 
     fn operation_label(&self, name: Option<&str>) -> String {
@@ -417,8 +446,9 @@ impl Metrics {
         }
     }
 
-    /// Prometheus text exposition of every registered instrument.
-    pub fn render(&self) -> String {
+    /// Every registered instrument in the OpenMetrics text format, for scrapers that
+    /// ask for it by `Accept` (see [`Exposition`]).
+    pub fn render_openmetrics(&self) -> String {
         let mut out = String::new();
         let registry = self
             .registry
@@ -427,5 +457,118 @@ impl Metrics {
         // Encoding into a String cannot fail (fmt::Write on String is infallible).
         let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
         out
+    }
+
+    /// Every registered instrument in the format the scraper asked for.
+    pub fn render(&self, format: Exposition) -> String {
+        let openmetrics = self.render_openmetrics();
+        match format {
+            Exposition::OpenMetrics => openmetrics,
+            Exposition::Classic => classic(&openmetrics),
+        }
+    }
+}
+
+/// The two text formats of `/metrics`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exposition {
+    /// Prometheus' classic text format (`text/plain; version=0.0.4`): what every
+    /// scraper and parser reads, hence the default.
+    Classic,
+    /// OpenMetrics 1.0, when the scraper's `Accept` names
+    /// `application/openmetrics-text` (Prometheus itself does).
+    OpenMetrics,
+}
+
+impl Exposition {
+    /// The format an `Accept` header asks for.
+    pub fn from_accept(accept: Option<&str>) -> Exposition {
+        match accept {
+            Some(accept) if accept.contains("application/openmetrics-text") => {
+                Exposition::OpenMetrics
+            }
+            _ => Exposition::Classic,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Exposition::Classic => "text/plain; version=0.0.4; charset=utf-8",
+            Exposition::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+/// OpenMetrics text rewritten as the classic format. prometheus-client writes only
+/// OpenMetrics, whose counters are families named without `_total` (`# TYPE
+/// hub_db_statements counter`) with samples named with it; a classic parser takes the
+/// family name for the sample's and reads every counter as an untyped family of its
+/// own. Here the counters' `# HELP`/`# TYPE` lines take the samples' name, and the
+/// lines classic text does not have (`# UNIT`, `# EOF`) go. Gauges and histograms are
+/// written alike in both.
+fn classic(openmetrics: &str) -> String {
+    let counters: HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let metadata = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|prefix| Some((prefix, line.strip_prefix(prefix)?)));
+        match metadata {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                out.push_str(prefix);
+                out.push_str(name);
+                if counters.contains(name) {
+                    out.push_str("_total");
+                }
+                out.push(' ');
+                out.push_str(tail);
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Request durations from half a millisecond (a cache hit) to about 16 s.
+fn request_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classic_text_names_counter_families_by_their_samples() {
+        let metrics = Metrics::new();
+        metrics.db_statements.inc();
+        metrics.record_request(
+            Some("Q"),
+            Some(true),
+            Duration::from_millis(3),
+            std::iter::empty(),
+        );
+        let text = metrics.render(Exposition::Classic);
+        assert!(
+            text.contains("# TYPE hub_db_statements_total counter\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nhub_db_statements_total 1\n"), "{text}");
+        assert!(
+            text.contains("# TYPE hub_graphql_request_duration_seconds histogram\n"),
+            "{text}"
+        );
+        assert!(!text.contains("# EOF"), "{text}");
+        let openmetrics = metrics.render(Exposition::OpenMetrics);
+        assert!(openmetrics.contains("# TYPE hub_db_statements counter\n"));
+        assert!(openmetrics.ends_with("# EOF\n"));
     }
 }

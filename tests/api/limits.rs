@@ -51,7 +51,7 @@ async fn deep_queries_are_refused_before_they_run() {
     }
     document.push_str(" } }");
     let body = hub.query(None, &document, json!({})).await;
-    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+    assert_eq!(code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
     assert_eq!(body["data"], Value::Null);
 }
 
@@ -60,7 +60,7 @@ async fn wide_and_deep_pages_exceed_the_complexity_budget() {
     let hub = TestHub::spawn().await;
     let document = "{ schools(first: 500) { edges { node { observations { value numerator denominator indicator { name } } } } } }";
     let body = hub.query(None, document, json!({})).await;
-    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+    assert_eq!(code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
     assert!(
         body["errors"][0]["message"]
             .as_str()
@@ -82,7 +82,7 @@ async fn oversized_bodies_get_413_with_a_graphql_error() {
         .await;
     assert_eq!(response.status(), 413);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(code(&body), "BAD_USER_INPUT");
+    assert_eq!(code(&body), "BAD_REQUEST");
 }
 
 #[tokio::test]
@@ -99,7 +99,7 @@ async fn malformed_requests_get_clear_errors_and_the_hub_keeps_answering() {
         .await
         .unwrap();
     assert_eq!(not_json.status(), 400);
-    assert_eq!(code(&not_json.json().await.unwrap()), "BAD_USER_INPUT");
+    assert_eq!(code(&not_json.json().await.unwrap()), "BAD_REQUEST");
 
     let wrong_type = hub
         .client
@@ -112,9 +112,9 @@ async fn malformed_requests_get_clear_errors_and_the_hub_keeps_answering() {
     assert_eq!(wrong_type.status(), 415);
 
     let syntax = hub.query(None, "{ regions { code ", json!({})).await;
-    assert_eq!(code(&syntax), "BAD_USER_INPUT");
+    assert_eq!(code(&syntax), "GRAPHQL_PARSE_FAILED");
     let unknown_field = hub.query(None, "{ regions { nope } }", json!({})).await;
-    assert_eq!(code(&unknown_field), "BAD_USER_INPUT");
+    assert_eq!(code(&unknown_field), "GRAPHQL_VALIDATION_FAILED");
     let wrong_variable = hub
         .query(
             None,

@@ -5,6 +5,7 @@ mod access;
 mod auth;
 mod bounded;
 mod cache;
+mod clients;
 mod differencing;
 mod disclosure;
 mod federation;

@@ -688,7 +688,7 @@ async fn pupil_records_are_not_returned_when_the_read_cannot_be_audited() {
             json!({}),
         )
         .await;
-    assert_eq!(code(&body), "INTERNAL", "{body}");
+    assert_eq!(code(&body), "INTERNAL_SERVER_ERROR", "{body}");
     assert_eq!(body["data"], Value::Null);
 }
 

@@ -20,9 +20,12 @@
 //!   repeated many times is still many statements, so one selection set may select a
 //!   list field at most [`MAX_LIST_REPEATS`] times (fragments spread into it included).
 //!
-//! Directives and depth of fields are the engine's to limit (`limit_directives`,
-//! `limit_depth`), the cost of lists the cost model's (`cost`); a body-size limit in
-//! `http` bounds everything else.
+//! - **Depth.** Fields may nest at most `MAX_QUERY_DEPTH` levels, counted here rather
+//!   than by the engine so that `ofType` chains of introspection do not count (see
+//!   [`check_depth`]).
+//!
+//! Directives are the engine's to limit (`limit_directives`), the cost of lists the
+//! cost model's (`cost`); a body-size limit in `http` bounds everything else.
 
 use std::collections::{HashMap, HashSet};
 
@@ -117,6 +120,70 @@ pub fn check_expansion(document: &ExecutableDocument, max_fields: usize) -> Resu
         total = total.saturating_add(sizes.of_set(&operation.node.selection_set.node, 0)?);
         if total > max_fields {
             return Err(too_large(max_fields));
+        }
+    }
+    Ok(())
+}
+
+/// The one field that does not count towards a query's depth: `__Type.ofType`, the type
+/// a list or non-null type wraps. It is a single object, never a list, so a chain of
+/// them cannot fan out; the introspection query every standard client sends
+/// (graphql-js' `getIntrospectionQuery()`, used by GraphiQL, `gql`, Postman, Insomnia
+/// and code generators) nests nine of them under `fields { args { type } }`, fifteen
+/// levels in all, which a limit meant for data (`MAX_QUERY_DEPTH`, 12) would refuse.
+const DEPTH_FREE_FIELD: &str = "ofType";
+
+/// Refuses a document whose operations nest fields deeper than `max_depth`, fragments
+/// spread in place and `ofType` not counted ([`DEPTH_FREE_FIELD`]). Run after
+/// [`check_expansion`], which refuses fragment cycles.
+pub fn check_depth(document: &ExecutableDocument, max_depth: usize) -> Result<(), String> {
+    fn depth_of<'a>(
+        document: &'a ExecutableDocument,
+        set: &'a SelectionSet,
+        memo: &mut HashMap<&'a str, usize>,
+        nesting: usize,
+    ) -> usize {
+        if nesting > MAX_NESTING {
+            return nesting;
+        }
+        set.items
+            .iter()
+            .map(|selection| match &selection.node {
+                Selection::Field(field) => {
+                    let counts = usize::from(field.node.name.node != DEPTH_FREE_FIELD);
+                    counts + depth_of(document, &field.node.selection_set.node, memo, nesting + 1)
+                }
+                Selection::InlineFragment(inline) => {
+                    depth_of(document, &inline.node.selection_set.node, memo, nesting + 1)
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    if let Some(known) = memo.get(name) {
+                        return *known;
+                    }
+                    let Some(fragment) = document.fragments.get(name) else {
+                        return 0;
+                    };
+                    // A fragment's depth does not depend on where it is spread.
+                    let depth = depth_of(
+                        document,
+                        &fragment.node.selection_set.node,
+                        memo,
+                        nesting + 1,
+                    );
+                    memo.insert(name, depth);
+                    depth
+                }
+            })
+            .max()
+            .unwrap_or(0)
+    }
+    let mut memo = HashMap::new();
+    for (_, operation) in document.operations.iter() {
+        if depth_of(document, &operation.node.selection_set.node, &mut memo, 0) > max_depth {
+            return Err(format!(
+                "the query nests fields deeper than {max_depth} levels (MAX_QUERY_DEPTH)"
+            ));
         }
     }
     Ok(())
@@ -217,33 +284,53 @@ pub fn selects_service(document: &ExecutableDocument) -> bool {
     selects_at_root(document, &["_service"])
 }
 
+/// Whether any operation selects the federation's `_entities` (a router's lookups).
+pub fn selects_entities(document: &ExecutableDocument) -> bool {
+    selects_at_root(document, &["_entities"])
+}
+
 /// Whether any operation selects one of `names` at its root, directly or through
 /// fragments spread there.
 fn selects_at_root(document: &ExecutableDocument, names: &[&str]) -> bool {
-    fn at_root(
-        document: &ExecutableDocument,
+    /// Each fragment is looked into once (`seen`): what it selects at the root does
+    /// not depend on where it is spread, and a fragment bomb or a wide cycle would
+    /// otherwise be walked along every one of its exponentially many paths.
+    fn at_root<'a>(
+        document: &'a ExecutableDocument,
         names: &[&str],
-        set: &SelectionSet,
+        set: &'a SelectionSet,
+        seen: &mut HashSet<&'a str>,
         depth: usize,
     ) -> bool {
         depth <= MAX_NESTING
             && set.items.iter().any(|selection| match &selection.node {
                 Selection::Field(field) => names.contains(&field.node.name.node.as_str()),
-                Selection::InlineFragment(inline) => {
-                    at_root(document, names, &inline.node.selection_set.node, depth + 1)
+                Selection::InlineFragment(inline) => at_root(
+                    document,
+                    names,
+                    &inline.node.selection_set.node,
+                    seen,
+                    depth + 1,
+                ),
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    seen.insert(name)
+                        && document.fragments.get(name).is_some_and(|f| {
+                            at_root(document, names, &f.node.selection_set.node, seen, depth + 1)
+                        })
                 }
-                Selection::FragmentSpread(spread) => document
-                    .fragments
-                    .get(&spread.node.fragment_name.node)
-                    .is_some_and(|f| {
-                        at_root(document, names, &f.node.selection_set.node, depth + 1)
-                    }),
             })
     }
-    document
-        .operations
-        .iter()
-        .any(|(_, operation)| at_root(document, names, &operation.node.selection_set.node, 0))
+    let mut seen = HashSet::new();
+    document.operations.iter().any(|(_, operation)| {
+        at_root(
+            document,
+            names,
+            &operation.node.selection_set.node,
+            &mut seen,
+            0,
+        )
+    })
 }
 
 fn too_large(max_fields: usize) -> String {
@@ -379,6 +466,39 @@ mod tests {
         let err = repeated(MAX_LIST_REPEATS + 1, false).unwrap_err();
         assert!(err.contains("`regions`"), "{err}");
         assert!(repeated(MAX_LIST_REPEATS + 1, true).is_err());
+    }
+
+    #[test]
+    fn depth_counts_fields_through_fragments_but_not_of_type() {
+        let depth = |q: &str, max: usize| check_depth(&parse_query(q).expect("valid syntax"), max);
+        let nested = "{ a { b { c } } }";
+        assert!(depth(nested, 3).is_ok());
+        assert!(depth(nested, 2).is_err());
+        let spread = "{ a { ...F } } fragment F on A { b { c } }";
+        assert!(depth(spread, 3).is_ok());
+        assert!(depth(spread, 2).is_err());
+        let wrapped =
+            "{ __type(name: \"X\") { ofType { ofType { ofType { ofType { name } } } } } }";
+        assert!(depth(wrapped, 2).is_ok());
+        let standard = include_str!("../../../tests/api/fixtures/get-introspection-query.graphql");
+        assert!(depth(standard, 6).is_ok());
+        assert!(depth(standard, 5).is_err());
+    }
+
+    #[test]
+    fn root_fields_are_found_in_time_linear_in_a_fragment_bomb() {
+        let mut query = String::from("{ ...F0 }\n");
+        for i in 0..40 {
+            query.push_str(&format!(
+                "fragment F{i} on Query {{ ...F{} ...F{} }}\n",
+                i + 1,
+                i + 1
+            ));
+        }
+        query.push_str("fragment F40 on Query { regions { code } }\n");
+        let document = parse_query(query).expect("valid syntax");
+        assert!(!selects_entities(&document));
+        assert!(!selects_introspection(&document));
     }
 
     #[test]

@@ -94,15 +94,25 @@ pub type HubSchema = Schema<Query, Mutation, EmptySubscription>;
 /// Builds the schema with the configured limits. No data is attached: everything a
 /// resolver needs arrives per request in [`RequestContext`], so the same schema value
 /// serves every caller and `export-schema` needs no database.
-pub fn build(limits: &Limits) -> HubSchema {
-    builder(limits).finish()
+///
+/// With `introspection` off, validation errors do not suggest fields ("Did you mean
+/// …"): a hub that will not describe its schema must not spell it out one typo at a
+/// time either.
+pub fn build(limits: &Limits, introspection: bool) -> HubSchema {
+    let builder = builder(limits);
+    if introspection {
+        builder.finish()
+    } else {
+        builder.disable_suggestions().finish()
+    }
 }
 
 fn builder(limits: &Limits) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    // No `limit_depth`: the depth limit is `guard::check_depth`'s, which does not count
+    // introspection's `ofType` chains as the engine would.
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         // A federation v2 subgraph: `_service { sdl }` and `_entities` (see `federation`).
         .enable_federation()
-        .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         // Fragment recursion is already an error; this bounds the parser's own work.
         .limit_recursive_depth(64)
@@ -140,7 +150,7 @@ pub fn list_fields() -> &'static HashSet<String> {
 /// federation `@link` and the entities' `@key`s), so the file in the repository is what
 /// a router sees.
 pub fn sdl() -> String {
-    build(&Limits::default())
+    build(&Limits::default(), false)
         .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
 }
 
@@ -231,28 +241,57 @@ pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> Result<&'a Loaders, Error> {
 /// Gives each error of an executed operation a machine-readable `extensions.code`.
 ///
 /// Errors raised by the hub's own code already carry a code (see `error.rs`). Whatever
-/// is left came from the GraphQL engine rejecting the request itself — a syntax error,
-/// an unknown field, a wrong argument type, a depth or complexity limit — which is the
-/// client's to fix, hence `BAD_USER_INPUT`.
+/// is left came from the GraphQL engine, and gets Apollo's code for its phase: a
+/// document that did not parse (`parsed` false) `GRAPHQL_PARSE_FAILED`; a value the
+/// arguments or variables do not accept `BAD_USER_INPUT`, whether found by validation
+/// or while resolving; any other refusal before execution (an unknown field or
+/// operation, the complexity bound) `GRAPHQL_VALIDATION_FAILED`.
 ///
 /// This is a function the transport calls after execution rather than an engine
 /// extension: with any extension installed, async-graphql wraps the resolution of every
 /// field and every list item in the extension chain (building type names as strings
 /// each time), which on a dashboard answer of a few thousand figures costs more than the
 /// figures' SQL.
-pub fn code_errors(response: &mut Response) {
+pub fn code_errors(response: &mut Response, parsed: bool, entities: bool) {
+    let executed = executed(response, entities);
     for error in &mut response.errors {
         let has_code = error
             .extensions
             .as_ref()
             .is_some_and(|ext| ext.get("code").is_some());
-        if !has_code {
-            error
-                .extensions
-                .get_or_insert_with(Default::default)
-                .set("code", ErrorCode::BadUserInput.as_str());
+        if has_code {
+            continue;
         }
+        // The engine's wording for a value of the wrong type (literal or variable).
+        let bad_value = error.message.starts_with("Invalid value for argument");
+        let code = if !parsed {
+            ErrorCode::GraphqlParseFailed
+        } else if executed || bad_value {
+            ErrorCode::BadUserInput
+        } else {
+            ErrorCode::GraphqlValidationFailed
+        };
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("code", code.as_str());
     }
+}
+
+/// Whether execution began: the engine refuses a request before it (parse, validation,
+/// limits, variables) with no data and errors that have no path; once executing, data
+/// is present or the error that nulled it carries its field's path. A request that was
+/// never executed is a *request error* in GraphQL over HTTP's terms: its answer has no
+/// `data` entry, and a 4xx status for clients that accept
+/// `application/graphql-response+json`. The one exception is the federation's
+/// `_entities` (`entities`: the operation selects it), whose lookups the engine
+/// reports without a path: its errors are the router's representations, read while
+/// executing.
+pub fn executed(response: &Response, entities: bool) -> bool {
+    entities
+        || response.data != async_graphql::Value::Null
+        || response.errors.is_empty()
+        || response.errors.iter().any(|error| !error.path.is_empty())
 }
 
 /// The codes of a response's errors, for the metrics.
@@ -289,6 +328,7 @@ pub fn operation(request: &mut async_graphql::Request) -> Option<Operation> {
     };
     Some(Operation {
         is_query: operation.node.ty == OperationType::Query,
+        entities: guard::selects_entities(document),
         name,
     })
 }
@@ -341,5 +381,7 @@ pub fn only_sync_mutations(request: &mut async_graphql::Request) -> bool {
 /// See [`operation`].
 pub struct Operation {
     pub is_query: bool,
+    /// Whether the document selects the federation's `_entities` (see [`executed`]).
+    pub entities: bool,
     pub name: Option<String>,
 }
