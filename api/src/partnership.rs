@@ -138,8 +138,16 @@ stored_enum! {
 }
 
 stored_enum! {
+    /// A buddy pairing is made by request and acceptance: the school's side asks, the
+    /// buddy's side answers, and either side ends it.
     PairingStatus {
+        /// Asked for by the school's side; waiting for the buddy's side.
+        Requested => "REQUESTED",
+        /// Accepted by the buddy's side: under way.
         Active => "ACTIVE",
+        /// Turned down by the buddy's side.
+        Declined => "DECLINED",
+        /// Ended by either side (or withdrawn before it was answered).
         Ended => "ENDED",
     }
 }
@@ -248,6 +256,16 @@ impl Lifecycle for SupportStatus {
         // The offering side declined: both go back to looking.
         (Self::Matched, Self::Open),
         (Self::Agreed, Self::Closed),
+    ];
+}
+
+impl Lifecycle for PairingStatus {
+    const MOVES: &'static [(Self, Self)] = &[
+        (Self::Requested, Self::Active),
+        (Self::Requested, Self::Declined),
+        // Withdrawn by the school's side, or ended unanswered by either side.
+        (Self::Requested, Self::Ended),
+        (Self::Active, Self::Ended),
     ];
 }
 
@@ -492,6 +510,33 @@ mod tests {
         ] {
             assert!(
                 check_move("support request", 1, from, to).is_err(),
+                "{from} → {to}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_buddy_pairing_is_accepted_before_it_is_active() {
+        use PairingStatus as S;
+        for (from, to) in [
+            (S::Requested, S::Active),
+            (S::Requested, S::Declined),
+            (S::Requested, S::Ended),
+            (S::Active, S::Ended),
+        ] {
+            assert!(
+                check_move("buddy pairing", 1, from, to).is_ok(),
+                "{from} → {to}"
+            );
+        }
+        for (from, to) in [
+            (S::Declined, S::Active),
+            (S::Ended, S::Active),
+            (S::Active, S::Requested),
+            (S::Active, S::Declined),
+        ] {
+            assert!(
+                check_move("buddy pairing", 1, from, to).is_err(),
                 "{from} → {to}"
             );
         }

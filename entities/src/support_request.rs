@@ -21,6 +21,9 @@ pub struct Model {
     /// The offer it is matched with (unique: an offer helps one request). Kept after
     /// the pair is closed, as the record of who helped.
     pub offer_id: Option<i32>,
+    /// Seen only by the two sides and the schools' own LA or trust, never by the
+    /// inspectorate (the access policy's rule, not the region's map of need).
+    pub confidential: bool,
     pub created_by: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

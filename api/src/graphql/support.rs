@@ -7,7 +7,10 @@
 //! offering side declines and `OPEN → CLOSED` when a poster withdraws — and every move
 //! changes both records in one transaction, guarded by the states they were read in.
 //!
-//! Every partner of a region sees its requests and offers; the schools a request names
+//! Every partner of a region sees its requests and offers — except a request marked
+//! confidential, which only the two sides and the schools' own LA or trust see (never
+//! the inspectorate; the rule is `access`'s, and the one-record reads, lists, matches
+//! and the request nested in an offer all go through it). The schools a request names
 //! are shown in full only to the two sides (anyone else sees those in their own SCHOOL
 //! scope). Posting and moving support is for the organisation's own officers and the
 //! region's RSC officers, who broker support.
@@ -103,7 +106,10 @@ impl SupportPage {
                 let requests = if self.offers.is_empty() {
                     Vec::new()
                 } else {
+                    // A confidential request stays hidden behind the offer it is
+                    // matched with: the offer is on the regional map, the request is not.
                     support_request::Entity::find()
+                        .filter(rc.access().visible_support_requests())
                         .filter(
                             support_request::Column::OfferId
                                 .is_in(self.offers.iter().map(|o| o.id)),
@@ -300,6 +306,12 @@ impl SupportRequest {
 
     async fn status(&self) -> Result<SupportStatus> {
         request_status(&self.row)
+    }
+
+    /// Seen only by the two sides and the schools' own LA or trust — never by the
+    /// inspectorate — instead of by the whole region.
+    async fn confidential(&self) -> bool {
+        self.row.confidential
     }
 
     /// The schools concerned: all of them for the two sides, otherwise only those in
@@ -653,18 +665,19 @@ impl SupportQuery {
 
 async fn load_request(rc: &RequestContext, id: &ID) -> Result<SupportRequest> {
     let id = record_id(id, "support request")?;
-    let row = support_request::Entity::find_by_id(id)
+    let access = rc.access();
+    access.require_partner()?;
+    let visible = support_request::Entity::find_by_id(id)
+        .filter(access.visible_support_requests())
         .one(&rc.db)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("support request {id}")))?;
-    let request = SupportRequest::one(row);
-    let parties = request.parties(rc).await?;
-    rc.access().require_support(
-        &request.row.region_code,
-        &parties,
-        &format!("support request {id}"),
-    )?;
-    Ok(request)
+        .await?;
+    if let Some(row) = visible {
+        return Ok(SupportRequest::one(row));
+    }
+    match support_request::Entity::find_by_id(id).one(&rc.db).await? {
+        Some(row) => Err(access.support_request_refused(&row)),
+        None => Err(Error::NotFound(format!("support request {id}"))),
+    }
 }
 
 async fn load_offer(rc: &RequestContext, id: &ID) -> Result<SupportOffer> {
@@ -678,7 +691,7 @@ async fn load_offer(rc: &RequestContext, id: &ID) -> Result<SupportOffer> {
     if let Some(request) = offer.page.matched_request(rc, &offer.row).await? {
         parties.push(request.organisation_id);
     }
-    rc.access().require_support(
+    rc.access().require_support_offer(
         &offer.row.region_code,
         &parties,
         &format!("support offer {id}"),
@@ -697,6 +710,11 @@ pub struct NewSupportRequest {
     /// URNs of the schools concerned; each in the caller's SCHOOL scope.
     #[graphql(default)]
     pub school_urns: Vec<i32>,
+    /// Only the two sides and the schools' own LA or trust see it — never the
+    /// inspectorate, nor the rest of the region. For help a head wants kept apart from
+    /// inspection.
+    #[graphql(default)]
+    pub confidential: bool,
     /// The requesting organisation, `KIND:CODE`: the caller's own when left out; an RSC
     /// officer may post for an organisation of its region.
     pub organisation: Option<String>,
@@ -763,6 +781,7 @@ impl SupportMutation {
             detail: Set(detail),
             status: Set(SupportStatus::Open.as_str().to_owned()),
             offer_id: Set(None),
+            confidential: Set(input.confidential),
             created_by: Set(principal.subject.clone()),
             created_at: Set(now),
             updated_at: Set(now),

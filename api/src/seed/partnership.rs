@@ -377,6 +377,7 @@ async fn demo_records(db: &impl ConnectionTrait, at: DateTime<Utc>) -> Result<u6
         detail: Set("Help to review SEN support plans ahead of inspection.".to_owned()),
         status: Set(SupportStatus::Open.as_str().to_owned()),
         offer_id: Set(None),
+        confidential: Set(false),
         created_by: Set(SEEDED_BY.to_owned()),
         created_at: Set(at),
         updated_at: Set(at),
@@ -392,6 +393,34 @@ async fn demo_records(db: &impl ConnectionTrait, at: DateTime<Utc>) -> Result<u6
         .insert(db)
         .await?;
         written += 1;
+    }
+    // A head's request kept confidential: Southampton and whoever meets it see it; the
+    // rest of the region, and the inspectorate, do not.
+    if let Some(school) = southampton_schools.get(2) {
+        let request = support_request::ActiveModel {
+            id: NotSet,
+            organisation_id: Set(southampton.id),
+            region_code: Set(southampton.region_code.clone().unwrap_or_default()),
+            theme: Set(Theme::InspectionReadiness.as_str().to_owned()),
+            urgency: Set(Urgency::Medium.as_str().to_owned()),
+            title: Set("Head would value a conversation with a serving inspector".to_owned()),
+            detail: Set("A new head, first inspection expected this year.".to_owned()),
+            status: Set(SupportStatus::Open.as_str().to_owned()),
+            offer_id: Set(None),
+            confidential: Set(true),
+            created_by: Set(SEEDED_BY.to_owned()),
+            created_at: Set(at),
+            updated_at: Set(at),
+        }
+        .insert(db)
+        .await?;
+        support_request_school::ActiveModel {
+            support_request_id: Set(request.id),
+            school_urn: Set(school.urn),
+        }
+        .insert(db)
+        .await?;
+        written += 2;
     }
     for (offerer, theme, title, capacity) in [
         (
@@ -477,15 +506,37 @@ async fn demo_records(db: &impl ConnectionTrait, at: DateTime<Utc>) -> Result<u6
         experts.push(expert);
         written += 1;
     }
-    if let (Some(school), Some(buddy)) = (southampton_schools.first(), experts.first()) {
+    // Southampton's first school's head has a buddy from Hampshire (accepted); its
+    // second school has asked Portsmouth's serving inspector, who has not answered yet.
+    for (school, buddy, status, notes) in [
+        (
+            southampton_schools.first(),
+            experts.first(),
+            PairingStatus::Active,
+            "Fortnightly calls until the inspection.",
+        ),
+        (
+            southampton_schools.get(1),
+            experts.get(1),
+            PairingStatus::Requested,
+            "A first conversation before the spring term.",
+        ),
+    ] {
+        let (Some(school), Some(buddy)) = (school, buddy) else {
+            continue;
+        };
+        let answered = status == PairingStatus::Active;
         buddy_pairing::ActiveModel {
             id: NotSet,
             school_urn: Set(school.urn),
             expert_id: Set(buddy.id),
-            status: Set(PairingStatus::Active.as_str().to_owned()),
+            status: Set(status.as_str().to_owned()),
             starts_on: Set(date(2026, 9, 1)),
             ends_on: Set(None),
-            notes: Set(Some("Fortnightly calls until the inspection.".to_owned())),
+            notes: Set(Some(notes.to_owned())),
+            responded_by: Set(answered.then(|| SEEDED_BY.to_owned())),
+            responded_at: Set(answered.then_some(at)),
+            ended_by: Set(None),
             created_by: Set(SEEDED_BY.to_owned()),
             created_at: Set(at),
             updated_at: Set(at),
