@@ -387,6 +387,27 @@ impl WriteScope {
     pub fn covers_area(&self, level: GeographicLevel, code: &str) -> bool {
         self.everything || (level == GeographicLevel::La && self.la_code.as_deref() == Some(code))
     }
+
+    /// The SQL twin of [`WriteScope::covers_school`] and [`WriteScope::covers_area`]
+    /// over a table of figures keyed like `observation`.
+    pub fn condition_in<C: ColumnTrait>(&self, level: C, school_urn: C, area_code: C) -> Condition {
+        if self.everything {
+            return Condition::all();
+        }
+        let mut condition = Condition::any().add(level.eq(GeographicLevel::School.as_str()).and(
+            school_urn.in_subquery(urns_where(any_of(
+                self.schools.iter().filter_map(Grant::school_condition),
+            ))),
+        ));
+        if let Some(la) = &self.la_code {
+            condition = condition.add(
+                level
+                    .eq(GeographicLevel::La.as_str())
+                    .and(area_code.eq(la.clone())),
+            );
+        }
+        condition
+    }
 }
 
 /// Where a grant came from.
@@ -782,6 +803,27 @@ impl Access {
                  organisation does"
                     .to_owned(),
             ))
+        }
+    }
+
+    /// SQL over a table of figures keyed like `observation`: the rows of the change
+    /// feed. What the caller may read ([`Access::visible_figures_in`]) and, for a role
+    /// that writes data, what it may write ([`WriteScope`]). A sync agent reads no
+    /// figures otherwise, yet the feed is how it learns what landed in the data it
+    /// keeps — its own writes and anyone else's to the same figures — so without its
+    /// write scope here its feed would be empty right after it wrote.
+    pub fn visible_changes_in<C: ColumnTrait>(
+        &self,
+        level: C,
+        school_urn: C,
+        area_code: C,
+    ) -> Condition {
+        let readable = self.visible_figures_in(level, school_urn);
+        match self.require_writer() {
+            Ok(writes) => Condition::any()
+                .add(readable)
+                .add(writes.condition_in(level, school_urn, area_code)),
+            Err(_) => readable,
         }
     }
 
