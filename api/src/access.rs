@@ -31,7 +31,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use entities::{
     organisation, peer_review, pupil_record, school, self_evaluation, sharing_agreement,
-    support_request,
+    support_offer, support_request,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Query as SqlQuery, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
@@ -39,7 +39,7 @@ use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilt
 use crate::domain::{AccessLevel, EstablishmentType, GeographicLevel, OrganisationKind, Role};
 use crate::error::{Error, Result};
 use crate::identity::{Caller, Principal};
-use crate::partnership::{Audience, SelfEvaluationStatus};
+use crate::partnership::{Audience, SelfEvaluationStatus, SupportReach};
 
 /// One row of the role table (DESIGN.md, Access).
 pub struct RoleRow {
@@ -1149,8 +1149,9 @@ impl Access {
     }
 
     /// SQL over `support_request`: the regional map of need — every request of the
-    /// caller's region that is not confidential — plus the caller's own wherever, and
-    /// those matched with its offers. A request marked confidential is read only by the
+    /// caller's region that is not confidential, and those opened to it from elsewhere
+    /// (by name or nationally) — plus the caller's own wherever, and those matched with
+    /// its offers. A request marked confidential is read only by the
     /// two sides and by the LA or trust of a school it concerns (or of the school that
     /// posted it); see [`Access::confidential_reader`].
     pub fn visible_support_requests(&self) -> Condition {
@@ -1168,9 +1169,22 @@ impl Access {
                     .to_owned(),
             ),
         );
-        let mut open = parties.clone();
+        use entities::support_request_region as named;
+        let mut open = parties
+            .clone()
+            .add(Column::Reach.eq(SupportReach::National.as_str()));
         if let Some(region) = &p.organisation.region_code {
-            open = open.add(Column::RegionCode.eq(region.clone()));
+            open = open.add(Column::RegionCode.eq(region.clone())).add(
+                Column::Reach.eq(SupportReach::Regions.as_str()).and(
+                    Column::Id.in_subquery(
+                        SqlQuery::select()
+                            .column(named::Column::SupportRequestId)
+                            .from(named::Entity)
+                            .and_where(named::Column::RegionCode.eq(region.clone()))
+                            .to_owned(),
+                    ),
+                ),
+            );
         }
         let mut condition = Condition::any().add(
             Condition::all()
@@ -1200,45 +1214,46 @@ impl Access {
             ))
         } else {
             Error::Forbidden(format!(
-                "support request {} belongs to another region",
+                "support request {} is not open to your region",
                 request.id
             ))
         }
     }
 
-    /// SQL over `support_offer`: every offer of the caller's region, plus its own.
+    /// SQL over `support_offer`: every offer of the caller's region, those opened to
+    /// it from elsewhere (by name or nationally), plus its own. Offers are never
+    /// confidential: they are capacity on the map. One offer is tested with this
+    /// condition too, so the list and the record agree.
     pub fn visible_support_offers(&self) -> Condition {
-        use entities::support_offer::Column;
+        use entities::{support_offer::Column, support_offer_region as named};
         let Some(p) = self.partner() else {
             return Condition::all().add(never());
         };
-        let mut condition = Condition::any().add(Column::OrganisationId.eq(p.organisation.id));
+        let mut condition = Condition::any()
+            .add(Column::OrganisationId.eq(p.organisation.id))
+            .add(Column::Reach.eq(SupportReach::National.as_str()));
         if let Some(region) = &p.organisation.region_code {
-            condition = condition.add(Column::RegionCode.eq(region.clone()));
+            condition = condition.add(Column::RegionCode.eq(region.clone())).add(
+                Column::Reach.eq(SupportReach::Regions.as_str()).and(
+                    Column::Id.in_subquery(
+                        SqlQuery::select()
+                            .column(named::Column::SupportOfferId)
+                            .from(named::Entity)
+                            .and_where(named::Column::RegionCode.eq(region.clone()))
+                            .to_owned(),
+                    ),
+                ),
+            );
         }
         condition
     }
 
-    /// The same test for one offer: `parties` are the organisations on either side of
-    /// it (the poster, and the requester once matched). Offers are never confidential:
-    /// they are capacity on the regional map. (One request is tested with
-    /// [`Access::visible_support_requests`] itself, so the list and the record agree.)
-    pub fn require_support_offer(
-        &self,
-        region_code: &str,
-        parties: &[i32],
-        what: &str,
-    ) -> Result<()> {
-        let p = self.require_partner()?;
-        if parties.contains(&p.organisation.id)
-            || p.organisation.region_code.as_deref() == Some(region_code)
-        {
-            Ok(())
-        } else {
-            Err(Error::Forbidden(format!(
-                "{what} belongs to another region"
-            )))
-        }
+    /// Why an offer that exists is not shown: outside [`Access::visible_support_offers`].
+    pub fn support_offer_refused(&self, offer: &support_offer::Model) -> Error {
+        Error::Forbidden(format!(
+            "support offer {} is not open to your region",
+            offer.id
+        ))
     }
 
     /// Posting, matching, agreeing and closing support, and keeping the expert

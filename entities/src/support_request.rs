@@ -18,6 +18,9 @@ pub struct Model {
     pub detail: String,
     /// `OPEN`, `MATCHED`, `AGREED` or `CLOSED`.
     pub status: String,
+    /// `REGION` (its own), `REGIONS` (and those in `support_request_region`) or
+    /// `NATIONAL`: where it is open.
+    pub reach: String,
     /// The offer it is matched with (unique: an offer helps one request). Kept after
     /// the pair is closed, as the record of who helped.
     pub offer_id: Option<i32>,

@@ -11,6 +11,8 @@ mod m20261123_000002_observation_school_count;
 mod m20261123_000003_sync;
 mod m20261123_000004_partnership;
 mod m20261202_000005_confidential_support;
+mod m20261202_000006_self_evaluation_reviews;
+mod m20261202_000007_support_reach;
 
 /// Creates a named (optionally unique) index: the shape every migration's indexes take.
 pub(crate) async fn index<T, C>(
@@ -46,6 +48,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_sync::Migration),
             Box::new(m20261123_000004_partnership::Migration),
             Box::new(m20261202_000005_confidential_support::Migration),
+            Box::new(m20261202_000006_self_evaluation_reviews::Migration),
+            Box::new(m20261202_000007_support_reach::Migration),
         ]
     }
 }

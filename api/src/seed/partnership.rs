@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entities::{
     buddy_pairing, inspection_expert, organisation, peer_review, peer_review_action,
     peer_review_participant, school, self_evaluation, self_evaluation_version, signal_rule,
-    support_offer, support_request, support_request_school,
+    support_offer, support_offer_region, support_request, support_request_school,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr,
@@ -21,8 +21,8 @@ use sea_orm::{
 use crate::domain::{GeographicLevel, OrganisationKind, Phase, PupilGroup};
 use crate::partnership::{
     ActionStatus, Audience, Availability, Content, Judgement, PairingStatus, ParticipantRole,
-    PeerReviewFormat, PeerReviewStatus, Section, SelfEvaluationStatus, SupportStatus, Theme,
-    Urgency,
+    PeerReviewFormat, PeerReviewStatus, Section, SelfEvaluationStatus, SupportReach, SupportStatus,
+    Theme, Urgency,
 };
 use crate::signals::{SignalKind, SignalMethod};
 
@@ -378,6 +378,7 @@ async fn demo_records(db: &impl ConnectionTrait, at: DateTime<Utc>) -> Result<u6
         status: Set(SupportStatus::Open.as_str().to_owned()),
         offer_id: Set(None),
         confidential: Set(false),
+        reach: Set(SupportReach::Region.as_str().to_owned()),
         created_by: Set(SEEDED_BY.to_owned()),
         created_at: Set(at),
         updated_at: Set(at),
@@ -408,6 +409,7 @@ async fn demo_records(db: &impl ConnectionTrait, at: DateTime<Utc>) -> Result<u6
             status: Set(SupportStatus::Open.as_str().to_owned()),
             offer_id: Set(None),
             confidential: Set(true),
+            reach: Set(SupportReach::Region.as_str().to_owned()),
             created_by: Set(SEEDED_BY.to_owned()),
             created_at: Set(at),
             updated_at: Set(at),
@@ -422,21 +424,31 @@ async fn demo_records(db: &impl ConnectionTrait, at: DateTime<Utc>) -> Result<u6
         .await?;
         written += 2;
     }
-    for (offerer, theme, title, capacity) in [
+    // Camden's offer reaches across London's edge into the South East.
+    for (offerer, theme, title, capacity, open_to) in [
         (
             &hampshire,
             Theme::Send,
             "SEND adviser visits",
             "6 adviser days in the spring term",
+            None,
         ),
         (
             &portsmouth,
             Theme::Attendance,
             "Attendance lead coaching",
             "Half a day a week for a term",
+            None,
+        ),
+        (
+            &camden,
+            Theme::Send,
+            "Special school outreach",
+            "Two visits from a special school leader",
+            southampton.region_code.clone(),
         ),
     ] {
-        support_offer::ActiveModel {
+        let offer = support_offer::ActiveModel {
             id: NotSet,
             organisation_id: Set(offerer.id),
             region_code: Set(offerer.region_code.clone().unwrap_or_default()),
@@ -445,6 +457,13 @@ async fn demo_records(db: &impl ConnectionTrait, at: DateTime<Utc>) -> Result<u6
             detail: Set(format!("Offered by {}.", offerer.name)),
             capacity: Set(capacity.to_owned()),
             status: Set(SupportStatus::Open.as_str().to_owned()),
+            reach: Set(if open_to.is_some() {
+                SupportReach::Regions
+            } else {
+                SupportReach::Region
+            }
+            .as_str()
+            .to_owned()),
             created_by: Set(SEEDED_BY.to_owned()),
             created_at: Set(at),
             updated_at: Set(at),
@@ -452,6 +471,15 @@ async fn demo_records(db: &impl ConnectionTrait, at: DateTime<Utc>) -> Result<u6
         .insert(db)
         .await?;
         written += 1;
+        if let Some(region) = open_to {
+            support_offer_region::ActiveModel {
+                support_offer_id: Set(offer.id),
+                region_code: Set(region),
+            }
+            .insert(db)
+            .await?;
+            written += 1;
+        }
     }
 
     // The inspection expert directory: two in the South East, one in London; and a
