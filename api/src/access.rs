@@ -31,6 +31,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use entities::{
     organisation, peer_review, pupil_record, school, self_evaluation, sharing_agreement,
+    support_offer, support_request,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Query as SqlQuery, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
@@ -38,7 +39,7 @@ use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilt
 use crate::domain::{AccessLevel, EstablishmentType, GeographicLevel, OrganisationKind, Role};
 use crate::error::{Error, Result};
 use crate::identity::{Caller, Principal};
-use crate::partnership::{Audience, SelfEvaluationStatus};
+use crate::partnership::{Audience, SelfEvaluationStatus, SupportReach};
 
 /// One row of the role table (DESIGN.md, Access).
 pub struct RoleRow {
@@ -385,6 +386,27 @@ impl WriteScope {
     /// An area figure (`LA`, `REGION`, `NATIONAL`).
     pub fn covers_area(&self, level: GeographicLevel, code: &str) -> bool {
         self.everything || (level == GeographicLevel::La && self.la_code.as_deref() == Some(code))
+    }
+
+    /// The SQL twin of [`WriteScope::covers_school`] and [`WriteScope::covers_area`]
+    /// over a table of figures keyed like `observation`.
+    pub fn condition_in<C: ColumnTrait>(&self, level: C, school_urn: C, area_code: C) -> Condition {
+        if self.everything {
+            return Condition::all();
+        }
+        let mut condition = Condition::any().add(level.eq(GeographicLevel::School.as_str()).and(
+            school_urn.in_subquery(urns_where(any_of(
+                self.schools.iter().filter_map(Grant::school_condition),
+            ))),
+        ));
+        if let Some(la) = &self.la_code {
+            condition = condition.add(
+                level
+                    .eq(GeographicLevel::La.as_str())
+                    .and(area_code.eq(la.clone())),
+            );
+        }
+        condition
     }
 }
 
@@ -784,6 +806,27 @@ impl Access {
         }
     }
 
+    /// SQL over a table of figures keyed like `observation`: the rows of the change
+    /// feed. What the caller may read ([`Access::visible_figures_in`]) and, for a role
+    /// that writes data, what it may write ([`WriteScope`]). A sync agent reads no
+    /// figures otherwise, yet the feed is how it learns what landed in the data it
+    /// keeps — its own writes and anyone else's to the same figures — so without its
+    /// write scope here its feed would be empty right after it wrote.
+    pub fn visible_changes_in<C: ColumnTrait>(
+        &self,
+        level: C,
+        school_urn: C,
+        area_code: C,
+    ) -> Condition {
+        let readable = self.visible_figures_in(level, school_urn);
+        match self.require_writer() {
+            Ok(writes) => Condition::any()
+                .add(readable)
+                .add(writes.condition_in(level, school_urn, area_code)),
+            Err(_) => readable,
+        }
+    }
+
     /// SQL over `sync_run`: a hub administrator sees every run, anyone else its own
     /// organisation's.
     pub fn visible_sync_runs(&self) -> Result<Condition> {
@@ -1106,15 +1149,18 @@ impl Access {
     }
 
     /// SQL over `support_request`: the regional map of need — every request of the
-    /// caller's region — plus the caller's own wherever, and those matched with its
-    /// offers.
+    /// caller's region that is not confidential, and those opened to it from elsewhere
+    /// (by name or nationally) — plus the caller's own wherever, and those matched with
+    /// its offers. A request marked confidential is read only by the
+    /// two sides and by the LA or trust of a school it concerns (or of the school that
+    /// posted it); see [`Access::confidential_reader`].
     pub fn visible_support_requests(&self) -> Condition {
         use entities::{support_offer as offer, support_request::Column};
         let Some(p) = self.partner() else {
             return Condition::all().add(never());
         };
         let me = p.organisation.id;
-        let mut condition = Condition::any().add(Column::OrganisationId.eq(me)).add(
+        let parties = Condition::any().add(Column::OrganisationId.eq(me)).add(
             Column::OfferId.in_subquery(
                 SqlQuery::select()
                     .column(offer::Column::Id)
@@ -1123,38 +1169,91 @@ impl Access {
                     .to_owned(),
             ),
         );
+        use entities::support_request_region as named;
+        let mut open = parties
+            .clone()
+            .add(Column::Reach.eq(SupportReach::National.as_str()));
         if let Some(region) = &p.organisation.region_code {
-            condition = condition.add(Column::RegionCode.eq(region.clone()));
+            open = open.add(Column::RegionCode.eq(region.clone())).add(
+                Column::Reach.eq(SupportReach::Regions.as_str()).and(
+                    Column::Id.in_subquery(
+                        SqlQuery::select()
+                            .column(named::Column::SupportRequestId)
+                            .from(named::Entity)
+                            .and_where(named::Column::RegionCode.eq(region.clone()))
+                            .to_owned(),
+                    ),
+                ),
+            );
+        }
+        let mut condition = Condition::any().add(
+            Condition::all()
+                .add(Column::Confidential.eq(false))
+                .add(open),
+        );
+        if let Some(reader) = self.confidential_reader() {
+            condition = condition
+                .add(parties)
+                .add(Column::Id.in_subquery(requests_naming(own_side_schools(reader))));
+            if matches!(reader.kind, K::LocalAuthority | K::Trust) {
+                condition =
+                    condition.add(Column::OrganisationId.in_subquery(school_organisations(reader)));
+            }
         }
         condition
     }
 
-    /// SQL over `support_offer`: every offer of the caller's region, plus its own.
+    /// Why a request that exists is not shown to the caller: the refusal for a direct
+    /// request outside [`Access::visible_support_requests`].
+    pub fn support_request_refused(&self, request: &support_request::Model) -> Error {
+        if request.confidential {
+            Error::Forbidden(format!(
+                "support request {} is confidential to the two sides and the school's own \
+                 LA or trust",
+                request.id
+            ))
+        } else {
+            Error::Forbidden(format!(
+                "support request {} is not open to your region",
+                request.id
+            ))
+        }
+    }
+
+    /// SQL over `support_offer`: every offer of the caller's region, those opened to
+    /// it from elsewhere (by name or nationally), plus its own. Offers are never
+    /// confidential: they are capacity on the map. One offer is tested with this
+    /// condition too, so the list and the record agree.
     pub fn visible_support_offers(&self) -> Condition {
-        use entities::support_offer::Column;
+        use entities::{support_offer::Column, support_offer_region as named};
         let Some(p) = self.partner() else {
             return Condition::all().add(never());
         };
-        let mut condition = Condition::any().add(Column::OrganisationId.eq(p.organisation.id));
+        let mut condition = Condition::any()
+            .add(Column::OrganisationId.eq(p.organisation.id))
+            .add(Column::Reach.eq(SupportReach::National.as_str()));
         if let Some(region) = &p.organisation.region_code {
-            condition = condition.add(Column::RegionCode.eq(region.clone()));
+            condition = condition.add(Column::RegionCode.eq(region.clone())).add(
+                Column::Reach.eq(SupportReach::Regions.as_str()).and(
+                    Column::Id.in_subquery(
+                        SqlQuery::select()
+                            .column(named::Column::SupportOfferId)
+                            .from(named::Entity)
+                            .and_where(named::Column::RegionCode.eq(region.clone()))
+                            .to_owned(),
+                    ),
+                ),
+            );
         }
         condition
     }
 
-    /// The same tests for one request or offer: `parties` are the organisations on
-    /// either side of it (the poster, and the other side once matched).
-    pub fn require_support(&self, region_code: &str, parties: &[i32], what: &str) -> Result<()> {
-        let p = self.require_partner()?;
-        if parties.contains(&p.organisation.id)
-            || p.organisation.region_code.as_deref() == Some(region_code)
-        {
-            Ok(())
-        } else {
-            Err(Error::Forbidden(format!(
-                "{what} belongs to another region"
-            )))
-        }
+    /// Why an offer that exists is not shown: outside [`Access::visible_support_offers`].
+    pub fn support_offer_refused(&self, offer: &support_offer::Model) -> Error {
+        Error::Forbidden(format!(
+            "support offer {} is not open to your region",
+            offer.id
+        ))
     }
 
     /// Posting, matching, agreeing and closing support, and keeping the expert
@@ -1185,18 +1284,29 @@ impl Access {
         })
     }
 
-    /// SQL over `buddy_pairing`: pairings of schools in the caller's SCHOOL scope, and
-    /// those whose buddy works for the caller's organisation.
+    /// Who may read confidential partnership records at all (buddy pairings and their
+    /// notes, support requests marked confidential): the officers of an organisation,
+    /// or an RSC office's officers where their office is itself a side — and only for
+    /// the records whose side their organisation is. Never the inspectorate: buddying
+    /// a head and asking for help are supportive arrangements that must not feed
+    /// inspection, whatever scope an inspector holds over the school (no officer role
+    /// acts for an inspectorate, and the kind is refused here as well so that no
+    /// future role can open it).
+    fn confidential_reader(&self) -> Option<&Principal> {
+        self.partner()
+            .filter(|p| p.kind != K::Inspectorate && holds(p, |r| r.officer || r.brokers_support))
+    }
+
+    /// SQL over `buddy_pairing`: confidential to its two sides — the school's (the
+    /// school itself, its LA and its trust) and the buddy's (the buddy's employer) —
+    /// whatever SCHOOL scope anyone else holds over the school.
     pub fn visible_buddy_pairings(&self) -> Condition {
         use entities::{buddy_pairing::Column, inspection_expert as expert};
-        let Some(p) = self.partner() else {
+        let Some(p) = self.confidential_reader() else {
             return Condition::all().add(never());
         };
         Condition::any()
-            .add(
-                Column::SchoolUrn
-                    .in_subquery(urns_where(self.visible_schools(AccessLevel::School))),
-            )
+            .add(Column::SchoolUrn.in_subquery(urns_where(own_side_schools(p))))
             .add(
                 Column::ExpertId.in_subquery(
                     SqlQuery::select()
@@ -1208,35 +1318,77 @@ impl Access {
             )
     }
 
-    /// The same test for one pairing.
+    /// The same test for one pairing, given its school and the buddy's employer.
     pub fn may_see_buddy_pairing(&self, school: &school::Model, buddy_employer: i32) -> bool {
-        self.partner().is_some_and(|p| {
-            p.organisation.id == buddy_employer || self.covers_school(AccessLevel::School, school)
+        self.confidential_reader().is_some_and(|p| {
+            p.organisation.id == buddy_employer || is_school_side(&p.organisation, p.kind, school)
         })
     }
 
-    /// Pairing a school's head with a buddy, and ending it: the school's leaders, its
-    /// LA's or trust's officers, or its region's RSC officers.
-    pub fn require_pairing_writer(&self, school: &school::Model) -> Result<&Principal> {
+    pub fn require_buddy_pairing(
+        &self,
+        school: &school::Model,
+        buddy_employer: i32,
+        id: i32,
+    ) -> Result<()> {
+        self.require_partner()?;
+        if self.may_see_buddy_pairing(school, buddy_employer) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "buddy pairing {id} is confidential to the school's side and the buddy's"
+            )))
+        }
+    }
+
+    /// Asking for a buddy for a school's head: the school's leaders, or its LA's or
+    /// trust's officers.
+    pub fn require_pairing_requester(&self, school: &school::Model) -> Result<&Principal> {
         let principal = self.require_partner()?;
-        let org = &principal.organisation;
-        // The school itself, its LA or its trust. Each officer role acts only for its
-        // own kind of organisation (`role_fits`), so an officer of one of these is a
-        // school leader, an LA officer or a trust officer respectively.
-        let holds_school = (principal.kind == K::School && org.code == school.urn.to_string())
-            || org.id == school.la_id
-            || Some(org.id) == school.trust_id;
-        let allowed = (holds(principal, |r| r.officer) && holds_school)
-            || self.is_rsc_officer_for(&school.region_code);
-        if allowed {
+        // Each officer role acts only for its own kind of organisation (`role_fits`),
+        // so an officer of the school, its LA or its trust is a school leader, an LA
+        // officer or a trust officer respectively.
+        if holds(principal, |r| r.officer)
+            && is_school_side(&principal.organisation, principal.kind, school)
+        {
             Ok(principal)
         } else {
             Err(Error::Forbidden(format!(
-                "buddy pairings for school {} are made by its leaders, its LA's or \
-                 trust's officers, or the region's RSC officers",
+                "a buddy for school {}'s head is asked for by its leaders or its LA's or \
+                 trust's officers",
                 school.urn
             )))
         }
+    }
+
+    /// Accepting or declining a request for a buddy: the buddy's side — the officers
+    /// of the buddy's employer (a school leader who is a buddy answers for their own
+    /// school).
+    pub fn require_pairing_responder(&self, buddy_employer: i32) -> Result<&Principal> {
+        let principal = self.require_partner()?;
+        if self.is_officer_of(buddy_employer) {
+            Ok(principal)
+        } else {
+            Err(Error::Forbidden(
+                "a request for a buddy is answered by the buddy's own organisation".to_owned(),
+            ))
+        }
+    }
+
+    /// Ending a pairing (or withdrawing a request): either side.
+    pub fn require_pairing_side(
+        &self,
+        school: &school::Model,
+        buddy_employer: i32,
+    ) -> Result<&Principal> {
+        self.require_pairing_requester(school)
+            .or_else(|_| self.require_pairing_responder(buddy_employer))
+            .map_err(|_| {
+                Error::Forbidden(format!(
+                    "a buddy pairing for school {} is ended by one of its two sides",
+                    school.urn
+                ))
+            })
     }
 
     /// The inspection expert directory — names, roles, expertise, availability — is
@@ -1264,6 +1416,58 @@ fn in_audience(p: &Principal, evaluation: &self_evaluation::Model, partners: &[i
         }
         None => false,
     }
+}
+
+/// Whether an organisation is a school's own side: the school itself, its LA or its
+/// trust.
+fn is_school_side(org: &organisation::Model, kind: K, school: &school::Model) -> bool {
+    (kind == K::School && org.code == school.urn.to_string())
+        || org.id == school.la_id
+        || Some(org.id) == school.trust_id
+}
+
+/// SQL over `school`: the schools whose own side the reader's organisation is (the
+/// in-SQL twin of [`is_school_side`]).
+fn own_side_schools(reader: &Principal) -> SimpleExpr {
+    let me = reader.organisation.id;
+    let mut condition = school::Column::LaId
+        .eq(me)
+        .or(school::Column::TrustId.eq(me));
+    if reader.kind == K::School
+        && let Ok(urn) = reader.organisation.code.parse::<i32>()
+    {
+        condition = condition.or(school::Column::Urn.eq(urn));
+    }
+    condition
+}
+
+/// `support_request.id IN (…)`'s subquery: requests that name one of the schools.
+fn requests_naming(schools: SimpleExpr) -> sea_orm::sea_query::SelectStatement {
+    use entities::support_request_school as named;
+    SqlQuery::select()
+        .column(named::Column::SupportRequestId)
+        .from(named::Entity)
+        .and_where(named::Column::SchoolUrn.in_subquery(urns_where(schools)))
+        .to_owned()
+}
+
+/// The organisations of the schools whose own side the reader is (an LA's or trust's
+/// schools), matched on the school organisation's code, which is its URN.
+fn school_organisations(reader: &Principal) -> sea_orm::sea_query::SelectStatement {
+    SqlQuery::select()
+        .column(organisation::Column::Id)
+        .from(organisation::Entity)
+        .and_where(organisation::Column::Kind.eq(K::School.as_str()))
+        .and_where(
+            organisation::Column::Code.in_subquery(
+                SqlQuery::select()
+                    .expr(Expr::cust("CAST(urn AS TEXT)"))
+                    .from(school::Entity)
+                    .and_where(own_side_schools(reader))
+                    .to_owned(),
+            ),
+        )
+        .to_owned()
 }
 
 /// Public reference data (regions, organisations, the register, the indicator
@@ -1421,10 +1625,12 @@ mod tests {
         }
     }
 
-    /// Who may pair a school's head with a buddy: its leaders, its LA's or trust's
-    /// officers, its region's RSC officers; nobody else, whatever their role.
+    /// Who may ask for a buddy for a school's head: its leaders, its LA's or trust's
+    /// officers; nobody else, whatever their role. Who may see the pairing: those, and
+    /// the buddy's employer — never the inspectorate or the RSC office, whose scope
+    /// covers the school.
     #[test]
-    fn buddy_pairings_are_made_by_the_schools_own_officers_or_its_rsc_office() {
+    fn buddy_pairings_are_asked_for_and_seen_by_the_schools_own_side_only() {
         let mut school = school::Model {
             urn: 100000,
             name: "x".into(),
@@ -1446,24 +1652,37 @@ mod tests {
         let rsc = org(4, K::RscOffice, "RSC-SE", "E12000008");
         let other_rsc = org(14, K::RscOffice, "RSC-SW", "E12000009");
         let inspectorate = org(5, K::Inspectorate, "INS-SE", "E12000008");
-        let table: &[(&organisation::Model, Role, bool)] = &[
-            (&own_school, Role::SchoolLeader, true),
-            (&other_school, Role::SchoolLeader, false),
-            (&la, Role::LaOfficer, true),
-            (&other_la, Role::LaOfficer, false),
-            (&trust, Role::TrustOfficer, true),
-            (&rsc, Role::RscOfficer, true),
-            (&other_rsc, Role::RscOfficer, false),
-            (&inspectorate, Role::Inspector, false),
-            (&la, Role::SyncAgent, false),
-            (&la, Role::Analyst, false),
+        // (organisation, role, may ask, may see a pairing whose buddy `other_la` employs)
+        let table: &[(&organisation::Model, Role, bool, bool)] = &[
+            (&own_school, Role::SchoolLeader, true, true),
+            (&other_school, Role::SchoolLeader, false, false),
+            (&la, Role::LaOfficer, true, true),
+            (&other_la, Role::LaOfficer, false, true),
+            (&trust, Role::TrustOfficer, true, true),
+            (&rsc, Role::RscOfficer, false, false),
+            (&other_rsc, Role::RscOfficer, false, false),
+            (&inspectorate, Role::Inspector, false, false),
+            (&la, Role::SyncAgent, false, false),
+            (&la, Role::Analyst, false, false),
         ];
-        for (organisation, role, allowed) in table {
+        for (organisation, role, asks, sees) in table {
             let access = caller(organisation, &[*role]);
             assert_eq!(
-                access.require_pairing_writer(&school).is_ok(),
-                *allowed,
-                "{role} at {}",
+                access.require_pairing_requester(&school).is_ok(),
+                *asks,
+                "{role} at {} asks",
+                organisation.code
+            );
+            assert_eq!(
+                access.may_see_buddy_pairing(&school, other_la.id),
+                *sees,
+                "{role} at {} sees",
+                organisation.code
+            );
+            assert_eq!(
+                access.require_pairing_responder(other_la.id).is_ok(),
+                organisation.id == other_la.id && *role == Role::LaOfficer,
+                "{role} at {} answers",
                 organisation.code
             );
         }
@@ -1471,7 +1690,7 @@ mod tests {
         school.trust_id = Some(99);
         assert!(
             caller(&trust, &[Role::TrustOfficer])
-                .require_pairing_writer(&school)
+                .require_pairing_requester(&school)
                 .is_err()
         );
     }

@@ -56,7 +56,8 @@ stored_enum! {
         Draft => "DRAFT",
         /// Its audience sees it too.
         Shared => "SHARED",
-        /// A partner it was shared with has reviewed it; no more edits.
+        /// A partner it was shared with has reviewed it; no more edits. Other partners
+        /// it was shared with may still review it, each once.
         Reviewed => "REVIEWED",
     }
 }
@@ -121,6 +122,90 @@ stored_enum! {
 }
 
 stored_enum! {
+    /// How far beyond its own region a request or an offer of support is open.
+    SupportReach {
+        /// Its own region only.
+        Region => "REGION",
+        /// Its own region and the neighbouring regions named with it.
+        Regions => "REGIONS",
+        /// Every region.
+        National => "NATIONAL",
+    }
+}
+
+/// Where a request or an offer of support is open: its home region, and how far
+/// beyond it.
+#[derive(Clone, Copy, Debug)]
+pub struct Reach<'a> {
+    pub home: &'a str,
+    pub reach: SupportReach,
+    /// The regions named with `REGIONS`.
+    pub regions: &'a [String],
+}
+
+impl Reach<'_> {
+    pub fn includes(&self, region: &str) -> bool {
+        self.home == region
+            || match self.reach {
+                SupportReach::Region => false,
+                SupportReach::Regions => self.regions.iter().any(|r| r == region),
+                SupportReach::National => true,
+            }
+    }
+}
+
+/// Whether a request and an offer can meet: either is open to the other's region. A
+/// request opened to the North West can take a North West offer made for its own
+/// region, and a national offer can meet any request.
+pub fn within_reach(request: &Reach<'_>, offer: &Reach<'_>) -> bool {
+    request.includes(offer.home) || offer.includes(request.home)
+}
+
+/// The most regions a request or an offer may be opened to by name (there are nine).
+pub const MAX_REACH_REGIONS: usize = 8;
+
+/// The regions named for a reach, checked: some (and only) for `REGIONS`, each a region
+/// (`known`), never the home region, each once.
+pub fn reach_regions(
+    reach: SupportReach,
+    home: &str,
+    regions: Vec<String>,
+    known: impl Fn(&str) -> bool,
+) -> Result<Vec<String>> {
+    if reach != SupportReach::Regions {
+        if !regions.is_empty() {
+            return Err(Error::bad_input(format!(
+                "openTo names regions only with reach REGIONS, not {reach}"
+            )));
+        }
+        return Ok(regions);
+    }
+    let mut named: Vec<String> = Vec::with_capacity(regions.len());
+    for code in regions {
+        let code = code.trim().to_owned();
+        if !known(&code) {
+            return Err(Error::bad_input(format!(
+                "openTo: {code:?} is not a region"
+            )));
+        }
+        if code != home && !named.contains(&code) {
+            named.push(code);
+        }
+    }
+    if named.is_empty() {
+        return Err(Error::bad_input(
+            "reach REGIONS needs openTo: at least one region besides its own",
+        ));
+    }
+    if named.len() > MAX_REACH_REGIONS {
+        return Err(Error::bad_input(format!(
+            "openTo names at most {MAX_REACH_REGIONS} regions"
+        )));
+    }
+    Ok(named)
+}
+
+stored_enum! {
     Urgency {
         Low => "LOW",
         Medium => "MEDIUM",
@@ -138,8 +223,16 @@ stored_enum! {
 }
 
 stored_enum! {
+    /// A buddy pairing is made by request and acceptance: the school's side asks, the
+    /// buddy's side answers, and either side ends it.
     PairingStatus {
+        /// Asked for by the school's side; waiting for the buddy's side.
+        Requested => "REQUESTED",
+        /// Accepted by the buddy's side: under way.
         Active => "ACTIVE",
+        /// Turned down by the buddy's side.
+        Declined => "DECLINED",
+        /// Ended by either side (or withdrawn before it was answered).
         Ended => "ENDED",
     }
 }
@@ -248,6 +341,16 @@ impl Lifecycle for SupportStatus {
         // The offering side declined: both go back to looking.
         (Self::Matched, Self::Open),
         (Self::Agreed, Self::Closed),
+    ];
+}
+
+impl Lifecycle for PairingStatus {
+    const MOVES: &'static [(Self, Self)] = &[
+        (Self::Requested, Self::Active),
+        (Self::Requested, Self::Declined),
+        // Withdrawn by the school's side, or ended unanswered by either side.
+        (Self::Requested, Self::Ended),
+        (Self::Active, Self::Ended),
     ];
 }
 
@@ -495,6 +598,76 @@ mod tests {
                 "{from} → {to}"
             );
         }
+    }
+
+    #[test]
+    fn a_buddy_pairing_is_accepted_before_it_is_active() {
+        use PairingStatus as S;
+        for (from, to) in [
+            (S::Requested, S::Active),
+            (S::Requested, S::Declined),
+            (S::Requested, S::Ended),
+            (S::Active, S::Ended),
+        ] {
+            assert!(
+                check_move("buddy pairing", 1, from, to).is_ok(),
+                "{from} → {to}"
+            );
+        }
+        for (from, to) in [
+            (S::Declined, S::Active),
+            (S::Ended, S::Active),
+            (S::Active, S::Requested),
+            (S::Active, S::Declined),
+        ] {
+            assert!(
+                check_move("buddy pairing", 1, from, to).is_err(),
+                "{from} → {to}"
+            );
+        }
+    }
+
+    #[test]
+    fn support_meets_when_either_side_is_open_to_the_others_region() {
+        let (se, nw, ldn) = ("E12000008", "E12000002", "E12000007");
+        let to_nw = [nw.to_owned()];
+        let home = |home| Reach {
+            home,
+            reach: SupportReach::Region,
+            regions: &[],
+        };
+        let opened = Reach {
+            home: se,
+            reach: SupportReach::Regions,
+            regions: &to_nw,
+        };
+        let national = Reach {
+            home: ldn,
+            reach: SupportReach::National,
+            regions: &[],
+        };
+        assert!(within_reach(&home(se), &home(se)));
+        assert!(!within_reach(&home(se), &home(nw)));
+        assert!(within_reach(&opened, &home(nw)));
+        assert!(within_reach(&home(nw), &opened));
+        assert!(!within_reach(&opened, &home(ldn)));
+        assert!(within_reach(&home(nw), &national));
+        let known = |code: &str| code.starts_with("E1200000");
+        let named = reach_regions(
+            SupportReach::Regions,
+            se,
+            vec![nw.into(), nw.into(), se.into()],
+            known,
+        );
+        assert_eq!(named.unwrap(), vec![nw.to_owned()]);
+        assert!(reach_regions(SupportReach::Regions, se, vec![se.into()], known).is_err());
+        assert!(reach_regions(SupportReach::Regions, se, vec!["X".into()], known).is_err());
+        assert!(reach_regions(SupportReach::National, se, vec![nw.into()], known).is_err());
+        assert!(
+            reach_regions(SupportReach::Region, se, vec![], known)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

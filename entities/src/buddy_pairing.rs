@@ -10,11 +10,16 @@ pub struct Model {
     pub id: i32,
     pub school_urn: i32,
     pub expert_id: i32,
-    /// `ACTIVE` or `ENDED`.
+    /// `REQUESTED`, `ACTIVE` (accepted), `DECLINED` or `ENDED`.
     pub status: String,
     pub starts_on: Date,
     pub ends_on: Option<Date>,
     pub notes: Option<String>,
+    /// The `sub` of whoever on the buddy's side accepted or declined the request.
+    pub responded_by: Option<String>,
+    pub responded_at: Option<DateTimeUtc>,
+    /// The `sub` of whoever ended it (or withdrew the request), on either side.
+    pub ended_by: Option<String>,
     pub created_by: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

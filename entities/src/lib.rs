@@ -26,10 +26,13 @@ pub mod peer_review_action;
 pub mod peer_review_participant;
 pub mod self_evaluation;
 pub mod self_evaluation_partner;
+pub mod self_evaluation_review;
 pub mod self_evaluation_version;
 pub mod signal_rule;
 pub mod support_offer;
+pub mod support_offer_region;
 pub mod support_request;
+pub mod support_request_region;
 pub mod support_request_school;
 
 pub mod prelude {

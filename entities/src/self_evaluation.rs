@@ -25,6 +25,8 @@ pub struct Model {
     /// The latest `self_evaluation_version.version`.
     pub current_version: i32,
     pub shared_at: Option<DateTimeUtc>,
+    /// Superseded by `self_evaluation_review` (several reviewers, one record each):
+    /// no longer written or read, kept for the migration's `down`.
     pub reviewed_at: Option<DateTimeUtc>,
     pub reviewed_by_organisation_id: Option<i32>,
     pub review_comment: Option<String>,

@@ -18,6 +18,9 @@ pub struct Model {
     pub capacity: String,
     /// `OPEN`, `MATCHED`, `AGREED` or `CLOSED`.
     pub status: String,
+    /// `REGION` (its own), `REGIONS` (and those in `support_offer_region`) or
+    /// `NATIONAL`: where it is open.
+    pub reach: String,
     pub created_by: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

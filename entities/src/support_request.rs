@@ -18,9 +18,15 @@ pub struct Model {
     pub detail: String,
     /// `OPEN`, `MATCHED`, `AGREED` or `CLOSED`.
     pub status: String,
+    /// `REGION` (its own), `REGIONS` (and those in `support_request_region`) or
+    /// `NATIONAL`: where it is open.
+    pub reach: String,
     /// The offer it is matched with (unique: an offer helps one request). Kept after
     /// the pair is closed, as the record of who helped.
     pub offer_id: Option<i32>,
+    /// Seen only by the two sides and the schools' own LA or trust, never by the
+    /// inspectorate (the access policy's rule, not the region's map of need).
+    pub confidential: bool,
     pub created_by: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

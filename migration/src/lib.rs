@@ -10,6 +10,9 @@ mod m20261123_000001_create_baseline_tables;
 mod m20261123_000002_observation_school_count;
 mod m20261123_000003_sync;
 mod m20261123_000004_partnership;
+mod m20261202_000005_confidential_support;
+mod m20261202_000006_self_evaluation_reviews;
+mod m20261202_000007_support_reach;
 
 /// Creates a named (optionally unique) index: the shape every migration's indexes take.
 pub(crate) async fn index<T, C>(
@@ -44,6 +47,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_observation_school_count::Migration),
             Box::new(m20261123_000003_sync::Migration),
             Box::new(m20261123_000004_partnership::Migration),
+            Box::new(m20261202_000005_confidential_support::Migration),
+            Box::new(m20261202_000006_self_evaluation_reviews::Migration),
+            Box::new(m20261202_000007_support_reach::Migration),
         ]
     }
 }

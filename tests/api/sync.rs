@@ -707,18 +707,113 @@ async fn the_change_feed_shows_each_caller_only_what_it_may_read() {
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert_eq!(seen[0]["observation"]["value"], 4.0);
 
-    let agent_feed = hub
-        .query(Some(&hampshire), CHANGES, json!({ "since": head }))
-        .await;
-    assert_eq!(
-        agent_feed["data"]["changes"]["edges"]
-            .as_array()
-            .map(Vec::len),
-        Some(0),
-        "a sync agent reads no figures: {agent_feed}"
-    );
     let anonymous = hub.query(None, CHANGES, json!({})).await;
     assert_eq!(code(&anonymous), "UNAUTHENTICATED");
+}
+
+/// Every role's feed after two LAs' sync agents each wrote a school figure and their
+/// own LA figure: what it may read, and what it may write.
+#[tokio::test]
+async fn every_roles_change_feed_shows_what_it_may_read_or_write() {
+    let hub = TestHub::spawn().await;
+    let admin = hub.token_for("HUB:HUB", "HUB_ADMIN");
+    let head = hub.query(Some(&admin), HEAD, json!({})).await;
+    let head = head["data"]["changeFeedHead"].as_str().unwrap().to_owned();
+    let mut schools = Vec::new();
+    for la in ["852", "850"] {
+        let school = maintained_school(&hub, la).await;
+        schools.push(school);
+        let agent = hub.token_for(&format!("LOCAL_AUTHORITY:{la}"), "SYNC_AGENT");
+        let body = hub
+            .query(
+                Some(&agent),
+                UPSERT,
+                upsert(
+                    None,
+                    vec![
+                        figure(school, "suspension_rate", "2025/26", 4.0, 100.0),
+                        json!({ "indicatorCode": "cme_count", "period": "2025/26", "level": "LA",
+                                "areaCode": la, "numerator": 30, "schoolCount": 12 }),
+                    ],
+                ),
+            )
+            .await;
+        assert_eq!(code(&body), "<none>", "{body}");
+    }
+    let (southampton_school, hampshire_school) = (schools[0].to_string(), schools[1].to_string());
+    let school_leader = format!("SCHOOL:{southampton_school}");
+    // (organisation, role, the areas of the changes it sees)
+    let table: &[(&str, &str, &[&str])] = &[
+        (
+            "LOCAL_AUTHORITY:852",
+            "SYNC_AGENT",
+            &[&southampton_school, "852"],
+        ),
+        (
+            "LOCAL_AUTHORITY:850",
+            "SYNC_AGENT",
+            &[&hampshire_school, "850"],
+        ),
+        (
+            "HUB:HUB",
+            "SYNC_AGENT",
+            &[&southampton_school, "852", &hampshire_school, "850"],
+        ),
+        (
+            "LOCAL_AUTHORITY:852",
+            "LA_OFFICER",
+            &[&southampton_school, "852", "850"],
+        ),
+        (
+            "LOCAL_AUTHORITY:850",
+            "LA_OFFICER",
+            &["852", &hampshire_school, "850"],
+        ),
+        ("LOCAL_AUTHORITY:202", "LA_OFFICER", &["852", "850"]),
+        (
+            &school_leader,
+            "SCHOOL_LEADER",
+            &[&southampton_school, "852", "850"],
+        ),
+        (
+            "RSC_OFFICE:E12000008",
+            "RSC_OFFICER",
+            &[&southampton_school, "852", &hampshire_school, "850"],
+        ),
+        (
+            "INSPECTORATE:E12000008",
+            "INSPECTOR",
+            &[&southampton_school, "852", &hampshire_school, "850"],
+        ),
+        ("HUB:HUB", "HUB_ADMIN", &["852", "850"]),
+        ("OTHER:RES-01", "ANALYST", &["852", "850"]),
+    ];
+    for (organisation, role, expected) in table {
+        let token = hub.token_for(organisation, role);
+        let (seen, end) = follow(&hub, &token, Some(head.clone()), 2).await;
+        let mut areas: Vec<&str> = seen
+            .iter()
+            .map(|c| c["areaCode"].as_str().unwrap())
+            .collect();
+        areas.sort_unstable();
+        let mut expected = expected.to_vec();
+        expected.sort_unstable();
+        assert_eq!(areas, expected, "{role} at {organisation}");
+        assert_ne!(
+            end.as_deref(),
+            Some(head.as_str()),
+            "{role} at {organisation}: endCursor moves"
+        );
+    }
+    // The agent reads back the school figure it wrote, unsuppressed like its LA's
+    // officers do.
+    let agent = hub.token_for("LOCAL_AUTHORITY:852", "SYNC_AGENT");
+    let (seen, _) = follow(&hub, &agent, Some(head), 50).await;
+    let school = seen
+        .iter()
+        .find(|c| c["level"] == "SCHOOL")
+        .expect("its school figure");
+    assert_eq!(school["observation"]["value"], 4.0);
 }
 
 #[tokio::test]

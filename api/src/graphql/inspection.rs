@@ -4,7 +4,10 @@
 //! The window comes from the register alone — the last inspection date and the
 //! configured cycle (`INSPECTION_CYCLE_MONTHS`, `INSPECTION_WINDOW_MONTHS`) — so the
 //! list is public like the register it is computed from; the buddy pairings nested in
-//! it are not. The directory is open to every partner, but a person's email and phone
+//! it are not. A pairing is made by request and acceptance — the school's side asks,
+//! the buddy's employer accepts or declines, either side ends it — and is confidential
+//! to those two sides (the school, its LA or trust, the buddy's employer): never the
+//! inspectorate's, by any path (`access::Access::visible_buddy_pairings`). The directory is open to every partner, but a person's email and phone
 //! are shown only to partners of the same region, and an answer that contains them is
 //! never stored in the response cache, so it cannot be served to anyone else.
 
@@ -17,8 +20,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entities::{buddy_pairing, inspection_expert, school};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, Condition, EntityTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, Condition, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use tokio::sync::OnceCell;
 
@@ -37,7 +40,7 @@ use crate::domain::{AccessLevel, OrganisationKind, Phase};
 use crate::error::{Error, Result};
 use crate::partnership::{
     Availability, InspectionDates, InspectionWindowStatus, MAX_SHORT_CHARS, MAX_TEXT_CHARS,
-    PairingStatus, WindowBounds, optional_text, required_text,
+    PairingStatus, WindowBounds, check_move, optional_text, required_text,
 };
 
 /// The longest email address accepted (RFC 5321's path limit).
@@ -87,8 +90,9 @@ impl WindowEntry {
         self.dates.map(|d| d.due_by)
     }
 
-    /// The school's active buddy pairings the caller may see: within its SCHOOL scope,
-    /// or where the buddy works for the caller's organisation. Empty without a token.
+    /// The school's active buddy pairings, for their two sides only: the school, its
+    /// LA or trust, and the buddy's employer. Empty for anyone else — the inspectorate
+    /// included — and without a token.
     #[graphql(complexity = "cost::list(cost::MEMBERS, child_complexity)")]
     async fn buddy_pairings(&self, ctx: &Context<'_>) -> Result<Vec<BuddyPairing>> {
         let rc = request_context(ctx)?;
@@ -220,8 +224,7 @@ impl BuddyPairing {
     }
 
     async fn status(&self) -> Result<PairingStatus> {
-        PairingStatus::parse(&self.row.status)
-            .ok_or_else(|| Error::Internal(format!("buddy pairing {} status", self.row.id)))
+        pairing_status(&self.row)
     }
 
     async fn starts_on(&self) -> NaiveDate {
@@ -232,8 +235,23 @@ impl BuddyPairing {
         self.row.ends_on
     }
 
+    /// Confidential like the pairing itself: only its two sides read it.
     async fn notes(&self) -> Option<&str> {
         self.row.notes.as_deref()
+    }
+
+    /// The `sub` of whoever on the buddy's side accepted or declined the request.
+    async fn responded_by(&self) -> Option<&str> {
+        self.row.responded_by.as_deref()
+    }
+
+    async fn responded_at(&self) -> Option<DateTime<Utc>> {
+        self.row.responded_at
+    }
+
+    /// The `sub` of whoever ended it or withdrew the request.
+    async fn ended_by(&self) -> Option<&str> {
+        self.row.ended_by.as_deref()
     }
 
     async fn created_by(&self) -> &str {
@@ -512,8 +530,9 @@ impl InspectionQuery {
         load_expert(rc, &id).await.map(InspectionExpert::one)
     }
 
-    /// Buddy pairings the caller may see — of schools in its SCHOOL scope, or whose
-    /// buddy works for its organisation — by id.
+    /// Buddy pairings the caller is a side of — for its school, its LA's or trust's
+    /// schools, or with a buddy it employs — by id. Confidential: never the
+    /// inspectorate's, whatever its SCHOOL scope.
     #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn buddy_pairings(
         &self,
@@ -739,9 +758,10 @@ impl InspectionMutation {
         Ok(InspectionExpert::one(updated))
     }
 
-    /// Pairs a school's head with a buddy from the directory who works elsewhere. The
-    /// school's leaders, its LA's or trust's officers, or the region's RSC officers.
-    async fn create_buddy_pairing(
+    /// Asks for a buddy from the directory, working elsewhere, for a school's head:
+    /// `REQUESTED` until the buddy's side answers. The school's leaders or its LA's or
+    /// trust's officers.
+    async fn request_buddy_pairing(
         &self,
         ctx: &Context<'_>,
         input: NewBuddyPairing,
@@ -753,7 +773,7 @@ impl InspectionMutation {
             .one(&rc.db)
             .await?
             .ok_or_else(|| Error::NotFound(format!("school {}", input.school_urn)))?;
-        let principal = access.require_pairing_writer(&school)?;
+        let principal = access.require_pairing_requester(&school)?;
         let buddy = load_expert(rc, &input.buddy_id).await?;
         if !school.is_open {
             return Err(Error::bad_input(format!("school {} is closed", school.urn)));
@@ -785,10 +805,13 @@ impl InspectionMutation {
             id: NotSet,
             school_urn: Set(school.urn),
             expert_id: Set(buddy.id),
-            status: Set(PairingStatus::Active.as_str().to_owned()),
+            status: Set(PairingStatus::Requested.as_str().to_owned()),
             starts_on: Set(input.starts_on),
             ends_on: Set(input.ends_on),
             notes: Set(notes),
+            responded_by: Set(None),
+            responded_at: Set(None),
+            ended_by: Set(None),
             created_by: Set(principal.subject.clone()),
             created_at: Set(now),
             updated_at: Set(now),
@@ -799,29 +822,33 @@ impl InspectionMutation {
         Ok(BuddyPairing::list(vec![row]).remove(0))
     }
 
-    /// Ends an active pairing (today, unless it already had an end date). The same
-    /// people who may make one.
+    /// Accepts a request for a buddy: `ACTIVE`. The buddy's side (their employer's
+    /// officers).
+    async fn accept_buddy_pairing(&self, ctx: &Context<'_>, id: ID) -> Result<BuddyPairing> {
+        answer_pairing(ctx, &id, PairingStatus::Active).await
+    }
+
+    /// Turns down a request for a buddy: `DECLINED`. The buddy's side.
+    async fn decline_buddy_pairing(&self, ctx: &Context<'_>, id: ID) -> Result<BuddyPairing> {
+        answer_pairing(ctx, &id, PairingStatus::Declined).await
+    }
+
+    /// Ends an active pairing (today, unless it already had an end date), or withdraws
+    /// a request not yet answered. Either side.
     async fn end_buddy_pairing(&self, ctx: &Context<'_>, id: ID) -> Result<BuddyPairing> {
         use buddy_pairing::Column;
         let rc = request_context(ctx)?;
-        let access = rc.access();
-        access.require_partner()?;
-        let pairing_id = record_id(&id, "buddy pairing")?;
-        let pairing = buddy_pairing::Entity::find_by_id(pairing_id)
-            .one(&rc.db)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("buddy pairing {pairing_id}")))?;
-        let school = school::Entity::find_by_id(pairing.school_urn)
-            .one(&rc.db)
-            .await?
-            .ok_or_else(|| Error::Internal(format!("buddy pairing {pairing_id} school")))?;
-        let principal = access.require_pairing_writer(&school)?;
-        if pairing.status != PairingStatus::Active.as_str() {
-            return Err(Error::bad_input(format!(
-                "buddy pairing {pairing_id} has already ended"
-            )));
-        }
+        let (pairing, school, buddy) = load_pairing(rc, &id).await?;
+        let principal = rc
+            .access()
+            .require_pairing_side(&school, buddy.organisation_id)?;
         let now = Utc::now();
+        check_move(
+            "buddy pairing",
+            pairing.id,
+            pairing_status(&pairing)?,
+            PairingStatus::Ended,
+        )?;
         let ends_on = pairing.ends_on.unwrap_or_else(|| now.date_naive());
         let txn = rc.db.begin().await?;
         guarded(
@@ -829,20 +856,89 @@ impl InspectionMutation {
             buddy_pairing::Entity::update_many()
                 .col_expr(Column::Status, Expr::value(PairingStatus::Ended.as_str()))
                 .col_expr(Column::EndsOn, Expr::value(ends_on))
+                .col_expr(Column::EndedBy, Expr::value(principal.subject.clone()))
                 .col_expr(Column::UpdatedAt, Expr::value(now))
-                .filter(Column::Id.eq(pairing_id))
-                .filter(Column::Status.eq(PairingStatus::Active.as_str())),
+                .filter(Column::Id.eq(pairing.id))
+                .filter(Column::Status.eq(pairing.status.clone())),
             "buddy pairing",
-            pairing_id,
+            pairing.id,
         )
         .await?;
-        let updated = buddy_pairing::Entity::find_by_id(pairing_id)
-            .one(&txn)
-            .await?
-            .ok_or_else(|| Error::Internal(format!("buddy pairing {pairing_id} vanished")))?;
-        finish_write(ctx, rc, txn, principal, pairing_written(pairing_id)).await?;
+        let updated = reload_pairing(&txn, pairing.id).await?;
+        finish_write(ctx, rc, txn, principal, pairing_written(pairing.id)).await?;
         Ok(BuddyPairing::list(vec![updated]).remove(0))
     }
+}
+
+/// The buddy's side answers a request: `to` is `ACTIVE` (accepted) or `DECLINED`.
+async fn answer_pairing(ctx: &Context<'_>, id: &ID, to: PairingStatus) -> Result<BuddyPairing> {
+    use buddy_pairing::Column;
+    let rc = request_context(ctx)?;
+    let (pairing, _, buddy) = load_pairing(rc, id).await?;
+    let principal = rc
+        .access()
+        .require_pairing_responder(buddy.organisation_id)?;
+    check_move("buddy pairing", pairing.id, pairing_status(&pairing)?, to)?;
+    let now = Utc::now();
+    let txn = rc.db.begin().await?;
+    guarded(
+        &txn,
+        buddy_pairing::Entity::update_many()
+            .col_expr(Column::Status, Expr::value(to.as_str()))
+            .col_expr(Column::RespondedBy, Expr::value(principal.subject.clone()))
+            .col_expr(Column::RespondedAt, Expr::value(now))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
+            .filter(Column::Id.eq(pairing.id))
+            .filter(Column::Status.eq(pairing.status.clone())),
+        "buddy pairing",
+        pairing.id,
+    )
+    .await?;
+    let updated = reload_pairing(&txn, pairing.id).await?;
+    finish_write(ctx, rc, txn, principal, pairing_written(pairing.id)).await?;
+    Ok(BuddyPairing::list(vec![updated]).remove(0))
+}
+
+/// A pairing with its school and buddy, if the caller may see it at all: a pairing
+/// outside [`crate::access::Access::may_see_buddy_pairing`] is `FORBIDDEN`, the same
+/// answer whether or not it is under way.
+async fn load_pairing(
+    rc: &RequestContext,
+    id: &ID,
+) -> Result<(
+    buddy_pairing::Model,
+    school::Model,
+    inspection_expert::Model,
+)> {
+    let access = rc.access();
+    access.require_partner()?;
+    let pairing_id = record_id(id, "buddy pairing")?;
+    let pairing = buddy_pairing::Entity::find_by_id(pairing_id)
+        .one(&rc.db)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("buddy pairing {pairing_id}")))?;
+    let school = school::Entity::find_by_id(pairing.school_urn)
+        .one(&rc.db)
+        .await?
+        .ok_or_else(|| Error::Internal(format!("buddy pairing {pairing_id} school")))?;
+    let buddy = inspection_expert::Entity::find_by_id(pairing.expert_id)
+        .one(&rc.db)
+        .await?
+        .ok_or_else(|| Error::Internal(format!("buddy pairing {pairing_id} buddy")))?;
+    access.require_buddy_pairing(&school, buddy.organisation_id, pairing_id)?;
+    Ok((pairing, school, buddy))
+}
+
+async fn reload_pairing(txn: &DatabaseTransaction, id: i32) -> Result<buddy_pairing::Model> {
+    buddy_pairing::Entity::find_by_id(id)
+        .one(txn)
+        .await?
+        .ok_or_else(|| Error::Internal(format!("buddy pairing {id} vanished")))
+}
+
+fn pairing_status(row: &buddy_pairing::Model) -> Result<PairingStatus> {
+    PairingStatus::parse(&row.status)
+        .ok_or_else(|| Error::Internal(format!("buddy pairing {} status", row.id)))
 }
 
 /// An email address, trimmed; blank clears it. Only the shape is checked: the

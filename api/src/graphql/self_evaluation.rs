@@ -1,7 +1,8 @@
 //! Self-evaluations: an organisation's account of itself for one academic year —
 //! sections with a judgement and narrative, priorities, and key figures and signals
 //! read live from the baseline — drafted, shared (with named partners or the whole
-//! region) and reviewed by a partner.
+//! region) and reviewed by partners: several may review one evaluation, each partner
+//! organisation once, each review its own record.
 //!
 //! Only the text is stored, one version per edit (`self_evaluation_version`); key
 //! figures are stored as indicator codes and read, with the signals, whenever the
@@ -15,11 +16,14 @@ use std::sync::Arc;
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use entities::{organisation, self_evaluation, self_evaluation_partner, self_evaluation_version};
+use entities::{
+    organisation, self_evaluation, self_evaluation_partner, self_evaluation_review,
+    self_evaluation_version,
+};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, Condition, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
+    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, Condition, EntityTrait, QueryFilter,
+    QueryOrder, Set, TransactionTrait,
 };
 use tokio::sync::OnceCell;
 
@@ -53,6 +57,7 @@ struct EvaluationPage {
     rows: Vec<self_evaluation::Model>,
     versions: OnceCell<HashMap<i32, self_evaluation_version::Model>>,
     partners: OnceCell<HashMap<i32, Vec<i32>>>,
+    reviews: OnceCell<HashMap<i32, Vec<self_evaluation_review::Model>>>,
     organisations: OnceCell<HashMap<i32, organisation::Model>>,
 }
 
@@ -62,6 +67,7 @@ impl EvaluationPage {
             rows,
             versions: OnceCell::new(),
             partners: OnceCell::new(),
+            reviews: OnceCell::new(),
             organisations: OnceCell::new(),
         })
     }
@@ -124,6 +130,35 @@ impl EvaluationPage {
         Ok(partners.get(&id).map(Vec::as_slice).unwrap_or_default())
     }
 
+    /// The reviews of one evaluation of the page, oldest first.
+    async fn reviews(
+        &self,
+        rc: &RequestContext,
+        id: i32,
+    ) -> Result<&[self_evaluation_review::Model]> {
+        let reviews = self
+            .reviews
+            .get_or_try_init(|| async {
+                use self_evaluation_review::Column;
+                let rows = self_evaluation_review::Entity::find()
+                    .filter(Column::SelfEvaluationId.is_in(self.rows.iter().map(|r| r.id)))
+                    .order_by_asc(Column::Id)
+                    .all(&rc.db)
+                    .await?;
+                let mut by_evaluation: HashMap<i32, Vec<self_evaluation_review::Model>> =
+                    HashMap::new();
+                for row in rows {
+                    by_evaluation
+                        .entry(row.self_evaluation_id)
+                        .or_default()
+                        .push(row);
+                }
+                Ok::<_, Error>(by_evaluation)
+            })
+            .await?;
+        Ok(reviews.get(&id).map(Vec::as_slice).unwrap_or_default())
+    }
+
     /// Authors, reviewers and named partners of the page, in one query.
     async fn organisation(&self, rc: &RequestContext, id: i32) -> Result<organisation::Model> {
         let organisations = self
@@ -132,7 +167,12 @@ impl EvaluationPage {
                 let mut ids: HashSet<i32> = HashSet::new();
                 for row in &self.rows {
                     ids.insert(row.organisation_id);
-                    ids.extend(row.reviewed_by_organisation_id);
+                    ids.extend(
+                        self.reviews(rc, row.id)
+                            .await?
+                            .iter()
+                            .map(|r| r.organisation_id),
+                    );
                     ids.extend(self.partners(rc, row.id).await?.iter().copied());
                 }
                 let rows = organisation::Entity::find()
@@ -170,6 +210,14 @@ impl SelfEvaluation {
         Self::list(vec![row]).remove(0)
     }
 
+    async fn first_review(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<&self_evaluation_review::Model>> {
+        let rc = request_context(ctx)?;
+        Ok(self.page.reviews(rc, self.row.id).await?.first())
+    }
+
     async fn content(&self, ctx: &Context<'_>) -> Result<Content> {
         let rc = request_context(ctx)?;
         parse_content(self.page.current(rc, self.row.id).await?)
@@ -182,6 +230,46 @@ impl SelfEvaluation {
             })?,
             code: self.row.area_code.clone(),
         })
+    }
+}
+
+/// One partner's review of a shared self-evaluation.
+pub struct SelfEvaluationReview {
+    row: self_evaluation_review::Model,
+    page: Arc<EvaluationPage>,
+}
+
+#[Object]
+impl SelfEvaluationReview {
+    async fn id(&self) -> ID {
+        ID(self.row.id.to_string())
+    }
+
+    /// The reviewing partner.
+    async fn organisation(&self, ctx: &Context<'_>) -> Result<Organisation> {
+        let rc = request_context(ctx)?;
+        Ok(Organisation(
+            self.page.organisation(rc, self.row.organisation_id).await?,
+        ))
+    }
+
+    /// The version of the text that was reviewed.
+    async fn version(&self) -> i32 {
+        self.row.version
+    }
+
+    async fn comment(&self) -> &str {
+        &self.row.comment
+    }
+
+    /// The `sub` of the reviewer (`unrecorded` for reviews made before reviews were
+    /// records of their own).
+    async fn reviewer(&self) -> &str {
+        &self.row.reviewed_by
+    }
+
+    async fn reviewed_at(&self) -> DateTime<Utc> {
+        self.row.reviewed_at
     }
 }
 
@@ -320,21 +408,45 @@ impl SelfEvaluation {
         self.row.shared_at
     }
 
-    async fn reviewed_at(&self) -> Option<DateTime<Utc>> {
-        self.row.reviewed_at
+    /// Every partner's review, oldest first: each partner organisation it was shared
+    /// with may review it once.
+    #[graphql(complexity = "cost::list(cost::MEMBERS, child_complexity)")]
+    async fn reviews(&self, ctx: &Context<'_>) -> Result<Vec<SelfEvaluationReview>> {
+        let rc = request_context(ctx)?;
+        Ok(self
+            .page
+            .reviews(rc, self.row.id)
+            .await?
+            .iter()
+            .map(|row| SelfEvaluationReview {
+                row: row.clone(),
+                page: self.page.clone(),
+            })
+            .collect())
     }
 
-    /// The partner organisation that reviewed it.
+    /// When the first review was made.
+    #[graphql(deprecation = "several partners may review: use `reviews`")]
+    async fn reviewed_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.first_review(ctx).await?.map(|r| r.reviewed_at))
+    }
+
+    /// The partner organisation that reviewed it first.
+    #[graphql(deprecation = "several partners may review: use `reviews`")]
     async fn reviewed_by(&self, ctx: &Context<'_>) -> Result<Option<Organisation>> {
         let rc = request_context(ctx)?;
-        match self.row.reviewed_by_organisation_id {
-            Some(id) => Ok(Some(Organisation(self.page.organisation(rc, id).await?))),
+        match self.first_review(ctx).await? {
+            Some(review) => Ok(Some(Organisation(
+                self.page.organisation(rc, review.organisation_id).await?,
+            ))),
             None => Ok(None),
         }
     }
 
-    async fn review_comment(&self) -> Option<&str> {
-        self.row.review_comment.as_deref()
+    /// The first review's comment.
+    #[graphql(deprecation = "several partners may review: use `reviews`")]
+    async fn review_comment(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        Ok(self.first_review(ctx).await?.map(|r| r.comment.clone()))
     }
 
     /// The `sub` of whoever created it.
@@ -780,9 +892,10 @@ impl SelfEvaluationMutation {
         Ok(SelfEvaluation::one(updated))
     }
 
-    /// Records a partner's review of a shared self-evaluation; it is then final. An
-    /// officer (or RSC officer) of an organisation it is shared with, never the
-    /// author's.
+    /// Records a partner's review of a shared self-evaluation, as a record of its own:
+    /// the first moves it to `REVIEWED` (no more edits), and every other partner it is
+    /// shared with may still add theirs, each organisation once. An officer (or RSC
+    /// officer) of an organisation it is shared with, never the author's.
     async fn review_self_evaluation(
         &self,
         ctx: &Context<'_>,
@@ -796,15 +909,33 @@ impl SelfEvaluationMutation {
         let principal = rc
             .access()
             .require_self_evaluation_reviewer(row, &partners)?;
-        check_move(
-            "self-evaluation",
-            row.id,
-            status_of(row)?,
-            SelfEvaluationStatus::Reviewed,
-        )?;
+        let status = status_of(row)?;
+        if status != SelfEvaluationStatus::Reviewed {
+            check_move(
+                "self-evaluation",
+                row.id,
+                status,
+                SelfEvaluationStatus::Reviewed,
+            )?;
+        }
         let comment = required_text("comment", &comment, MAX_TEXT_CHARS)?;
+        let reviewer = principal.organisation.id;
+        if evaluation
+            .page
+            .reviews(rc, row.id)
+            .await?
+            .iter()
+            .any(|r| r.organisation_id == reviewer)
+        {
+            return Err(Error::bad_input(format!(
+                "self-evaluation {} has already been reviewed by {}; each partner reviews \
+                 it once",
+                row.id, principal.organisation.name
+            )));
+        }
         let now = Utc::now();
         let txn = rc.db.begin().await?;
+        // Guarded by the status it was read in: a withdrawal meanwhile wins.
         guarded(
             &txn,
             self_evaluation::Entity::update_many()
@@ -812,18 +943,23 @@ impl SelfEvaluationMutation {
                     Column::Status,
                     Expr::value(SelfEvaluationStatus::Reviewed.as_str()),
                 )
-                .col_expr(Column::ReviewedAt, Expr::value(now))
-                .col_expr(
-                    Column::ReviewedByOrganisationId,
-                    Expr::value(principal.organisation.id),
-                )
-                .col_expr(Column::ReviewComment, Expr::value(comment))
                 .col_expr(Column::UpdatedAt, Expr::value(now))
                 .filter(Column::Id.eq(row.id))
                 .filter(Column::Status.eq(row.status.clone())),
             "self-evaluation",
             row.id,
         )
+        .await?;
+        self_evaluation_review::ActiveModel {
+            id: NotSet,
+            self_evaluation_id: Set(row.id),
+            organisation_id: Set(reviewer),
+            version: Set(row.current_version),
+            comment: Set(comment),
+            reviewed_by: Set(principal.subject.clone()),
+            reviewed_at: Set(now),
+        }
+        .insert(&txn)
         .await?;
         let updated = reload(&txn, row.id).await?;
         finish_write(ctx, rc, txn, principal, written(&updated)).await?;

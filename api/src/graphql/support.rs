@@ -7,7 +7,10 @@
 //! offering side declines and `OPEN → CLOSED` when a poster withdraws — and every move
 //! changes both records in one transaction, guarded by the states they were read in.
 //!
-//! Every partner of a region sees its requests and offers; the schools a request names
+//! Every partner of a region sees its requests and offers — except a request marked
+//! confidential, which only the two sides and the schools' own LA or trust see (never
+//! the inspectorate; the rule is `access`'s, and the one-record reads, lists, matches
+//! and the request nested in an offer all go through it). The schools a request names
 //! are shown in full only to the two sides (anyone else sees those in their own SCHOOL
 //! scope). Posting and moving support is for the organisation's own officers and the
 //! region's RSC officers, who broker support.
@@ -18,11 +21,14 @@ use std::sync::Arc;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
-use entities::{organisation, school, support_offer, support_request, support_request_school};
+use entities::{
+    organisation, school, support_offer, support_offer_region, support_request,
+    support_request_region, support_request_school,
+};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use tokio::sync::OnceCell;
 
@@ -40,8 +46,8 @@ use crate::domain::AccessLevel;
 use crate::error::{Error, Result};
 use crate::identity::Principal;
 use crate::partnership::{
-    MAX_SHORT_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS, SupportStatus, Theme, Urgency, check_move,
-    required_text,
+    MAX_SHORT_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS, Reach, SupportReach, SupportStatus, Theme,
+    Urgency, check_move, reach_regions, required_text, within_reach,
 };
 
 /// The most schools one request may name.
@@ -56,6 +62,9 @@ struct SupportPage {
     links: OnceCell<Links>,
     schools: OnceCell<SchoolsByRequest>,
     organisations: OnceCell<HashMap<i32, organisation::Model>>,
+    /// The regions each request and offer of the page is opened to by name.
+    request_regions: OnceCell<HashMap<i32, Vec<String>>>,
+    offer_regions: OnceCell<HashMap<i32, Vec<String>>>,
     /// The other sides of the page's pairs, as a page of their own: nested fields of
     /// matched records load once for the whole list too.
     other_side: OnceCell<Arc<SupportPage>>,
@@ -103,7 +112,10 @@ impl SupportPage {
                 let requests = if self.offers.is_empty() {
                     Vec::new()
                 } else {
+                    // A confidential request stays hidden behind the offer it is
+                    // matched with: the offer is on the regional map, the request is not.
                     support_request::Entity::find()
+                        .filter(rc.access().visible_support_requests())
                         .filter(
                             support_request::Column::OfferId
                                 .is_in(self.offers.iter().map(|o| o.id)),
@@ -199,6 +211,22 @@ impl SupportPage {
             page.clone(),
             all.get(&request).map(Vec::as_slice).unwrap_or_default(),
         ))
+    }
+
+    async fn request_regions(&self, rc: &RequestContext, id: i32) -> Result<&[String]> {
+        let all = self
+            .request_regions
+            .get_or_try_init(|| request_regions(&rc.db, self.requests.iter().map(|r| r.id)))
+            .await?;
+        Ok(all.get(&id).map(Vec::as_slice).unwrap_or_default())
+    }
+
+    async fn offer_regions(&self, rc: &RequestContext, id: i32) -> Result<&[String]> {
+        let all = self
+            .offer_regions
+            .get_or_try_init(|| offer_regions(&rc.db, self.offers.iter().map(|o| o.id)))
+            .await?;
+        Ok(all.get(&id).map(Vec::as_slice).unwrap_or_default())
     }
 
     /// Posters on both sides of every record of the page, in one query.
@@ -300,6 +328,25 @@ impl SupportRequest {
 
     async fn status(&self) -> Result<SupportStatus> {
         request_status(&self.row)
+    }
+
+    /// Seen only by the two sides and the schools' own LA or trust — never by the
+    /// inspectorate — instead of by the whole region.
+    async fn confidential(&self) -> bool {
+        self.row.confidential
+    }
+
+    /// How far beyond its region it is open (a confidential request stays with its
+    /// sides wherever it is open).
+    async fn reach(&self) -> Result<SupportReach> {
+        reach_of(&self.row.reach, "support request", self.row.id)
+    }
+
+    /// The regions it is opened to by name, beyond its own (reach `REGIONS`).
+    #[graphql(complexity = "cost::list(cost::MEMBERS, child_complexity)")]
+    async fn open_to(&self, ctx: &Context<'_>) -> Result<Vec<Region>> {
+        let rc = request_context(ctx)?;
+        regions(ctx, self.page.request_regions(rc, self.row.id).await?).await
     }
 
     /// The schools concerned: all of them for the two sides, otherwise only those in
@@ -408,6 +455,18 @@ impl SupportOffer {
         offer_status(&self.row)
     }
 
+    /// How far beyond its region it is open.
+    async fn reach(&self) -> Result<SupportReach> {
+        reach_of(&self.row.reach, "support offer", self.row.id)
+    }
+
+    /// The regions it is opened to by name, beyond its own (reach `REGIONS`).
+    #[graphql(complexity = "cost::list(cost::MEMBERS, child_complexity)")]
+    async fn open_to(&self, ctx: &Context<'_>) -> Result<Vec<Region>> {
+        let rc = request_context(ctx)?;
+        regions(ctx, self.page.offer_regions(rc, self.row.id).await?).await
+    }
+
     /// The request it is matched with, once matched.
     async fn request(&self, ctx: &Context<'_>) -> Result<Option<SupportRequest>> {
         let rc = request_context(ctx)?;
@@ -446,8 +505,8 @@ impl SupportMatch {
         &self.request
     }
 
-    /// Open offers of the same theme in the same region from other organisations,
-    /// oldest first.
+    /// Open offers of the same theme from other organisations that can meet it — one
+    /// of the two open to the other's region — oldest first.
     #[graphql(complexity = "cost::list(cost::MEMBERS, child_complexity)")]
     async fn offers(&self) -> &[SupportOffer] {
         &self.offers
@@ -567,7 +626,7 @@ impl SupportQuery {
     }
 
     /// Open requests the caller may read, each with the open offers that match it: the
-    /// same theme, the same region, another organisation. Paged over requests, by id.
+    /// same theme, another organisation, one of the two open to the other's region. Paged over requests, by id.
     #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn support_matches(
         &self,
@@ -610,16 +669,16 @@ impl SupportQuery {
             support_offer::Entity::find()
                 .filter(access.visible_support_offers())
                 .filter(support_offer::Column::Status.eq(open))
-                .filter(
-                    support_offer::Column::RegionCode
-                        .is_in(requests.clone().map(|r| r.region_code.clone())),
-                )
                 .filter(support_offer::Column::Theme.is_in(requests.map(|r| r.theme.clone())))
                 .order_by_asc(support_offer::Column::Id)
                 .all(&rc.db)
                 .await?
         };
         let offer_page = SupportPage::of_offers(offers.clone());
+        let offers_open_to = offer_regions(&rc.db, offers.iter().map(|o| o.id)).await?;
+        let requests_open_to =
+            request_regions(&rc.db, connection.edges.iter().map(|e| e.node.row.id)).await?;
+        let no_regions = Vec::new();
         let mut matched = Connection::with_additional_fields(
             connection.has_previous_page,
             connection.has_next_page,
@@ -627,12 +686,24 @@ impl SupportQuery {
         );
         for edge in connection.edges.drain(..) {
             let request = edge.node;
+            let request_reach = reach(
+                &request.row.region_code,
+                &request.row.reach,
+                requests_open_to.get(&request.row.id).unwrap_or(&no_regions),
+            );
             let candidates = offers
                 .iter()
                 .filter(|o| {
-                    o.region_code == request.row.region_code
-                        && o.theme == request.row.theme
+                    o.theme == request.row.theme
                         && o.organisation_id != request.row.organisation_id
+                        && within_reach(
+                            &request_reach,
+                            &reach(
+                                &o.region_code,
+                                &o.reach,
+                                offers_open_to.get(&o.id).unwrap_or(&no_regions),
+                            ),
+                        )
                 })
                 .map(|o| SupportOffer {
                     row: o.clone(),
@@ -653,37 +724,36 @@ impl SupportQuery {
 
 async fn load_request(rc: &RequestContext, id: &ID) -> Result<SupportRequest> {
     let id = record_id(id, "support request")?;
-    let row = support_request::Entity::find_by_id(id)
+    let access = rc.access();
+    access.require_partner()?;
+    let visible = support_request::Entity::find_by_id(id)
+        .filter(access.visible_support_requests())
         .one(&rc.db)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("support request {id}")))?;
-    let request = SupportRequest::one(row);
-    let parties = request.parties(rc).await?;
-    rc.access().require_support(
-        &request.row.region_code,
-        &parties,
-        &format!("support request {id}"),
-    )?;
-    Ok(request)
+        .await?;
+    if let Some(row) = visible {
+        return Ok(SupportRequest::one(row));
+    }
+    match support_request::Entity::find_by_id(id).one(&rc.db).await? {
+        Some(row) => Err(access.support_request_refused(&row)),
+        None => Err(Error::NotFound(format!("support request {id}"))),
+    }
 }
 
 async fn load_offer(rc: &RequestContext, id: &ID) -> Result<SupportOffer> {
     let id = record_id(id, "support offer")?;
-    let row = support_offer::Entity::find_by_id(id)
+    let access = rc.access();
+    access.require_partner()?;
+    let visible = support_offer::Entity::find_by_id(id)
+        .filter(access.visible_support_offers())
         .one(&rc.db)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("support offer {id}")))?;
-    let offer = SupportOffer::one(row);
-    let mut parties = vec![offer.row.organisation_id];
-    if let Some(request) = offer.page.matched_request(rc, &offer.row).await? {
-        parties.push(request.organisation_id);
+        .await?;
+    if let Some(row) = visible {
+        return Ok(SupportOffer::one(row));
     }
-    rc.access().require_support(
-        &offer.row.region_code,
-        &parties,
-        &format!("support offer {id}"),
-    )?;
-    Ok(offer)
+    match support_offer::Entity::find_by_id(id).one(&rc.db).await? {
+        Some(row) => Err(access.support_offer_refused(&row)),
+        None => Err(Error::NotFound(format!("support offer {id}"))),
+    }
 }
 
 /// A new request for help.
@@ -697,6 +767,18 @@ pub struct NewSupportRequest {
     /// URNs of the schools concerned; each in the caller's SCHOOL scope.
     #[graphql(default)]
     pub school_urns: Vec<i32>,
+    /// Only the two sides and the schools' own LA or trust see it — never the
+    /// inspectorate, nor the rest of the region. For help a head wants kept apart from
+    /// inspection.
+    #[graphql(default)]
+    pub confidential: bool,
+    /// How far beyond its region it is open: the region only (the default), named
+    /// neighbouring regions (`openTo`), or nationally.
+    #[graphql(default_with = "SupportReach::Region")]
+    pub reach: SupportReach,
+    /// Region codes for reach `REGIONS`.
+    #[graphql(default)]
+    pub open_to: Vec<String>,
     /// The requesting organisation, `KIND:CODE`: the caller's own when left out; an RSC
     /// officer may post for an organisation of its region.
     pub organisation: Option<String>,
@@ -713,6 +795,13 @@ pub struct NewSupportOffer {
     pub capacity: String,
     /// The offering organisation, `KIND:CODE`: the caller's own when left out.
     pub organisation: Option<String>,
+    /// How far beyond its region it is open: the region only (the default), named
+    /// neighbouring regions (`openTo`), or nationally.
+    #[graphql(default_with = "SupportReach::Region")]
+    pub reach: SupportReach,
+    /// Region codes for reach `REGIONS`.
+    #[graphql(default)]
+    pub open_to: Vec<String>,
 }
 
 #[derive(Default)]
@@ -732,6 +821,7 @@ impl SupportMutation {
         let (poster, region, principal) = poster(rc, input.organisation.as_deref()).await?;
         let title = required_text("title", &input.title, MAX_TITLE_CHARS)?;
         let detail = text_or_empty("detail", &input.detail)?;
+        let open_to = checked_reach(ctx, input.reach, &region, input.open_to).await?;
         let mut urns = input.school_urns;
         urns.sort_unstable();
         urns.dedup();
@@ -763,12 +853,25 @@ impl SupportMutation {
             detail: Set(detail),
             status: Set(SupportStatus::Open.as_str().to_owned()),
             offer_id: Set(None),
+            confidential: Set(input.confidential),
+            reach: Set(input.reach.as_str().to_owned()),
             created_by: Set(principal.subject.clone()),
             created_at: Set(now),
             updated_at: Set(now),
         }
         .insert(&txn)
         .await?;
+        if !open_to.is_empty() {
+            let rows = open_to
+                .iter()
+                .map(|code| support_request_region::ActiveModel {
+                    support_request_id: Set(row.id),
+                    region_code: Set(code.clone()),
+                });
+            support_request_region::Entity::insert_many(rows.collect::<Vec<_>>())
+                .exec_without_returning(&txn)
+                .await?;
+        }
         if !urns.is_empty() {
             let rows = urns.iter().map(|urn| support_request_school::ActiveModel {
                 support_request_id: Set(row.id),
@@ -794,6 +897,7 @@ impl SupportMutation {
         let title = required_text("title", &input.title, MAX_TITLE_CHARS)?;
         let detail = text_or_empty("detail", &input.detail)?;
         let capacity = required_text("capacity", &input.capacity, MAX_SHORT_CHARS)?;
+        let open_to = checked_reach(ctx, input.reach, &region, input.open_to).await?;
         let now = Utc::now();
         let txn = rc.db.begin().await?;
         let row = support_offer::ActiveModel {
@@ -805,18 +909,30 @@ impl SupportMutation {
             detail: Set(detail),
             capacity: Set(capacity),
             status: Set(SupportStatus::Open.as_str().to_owned()),
+            reach: Set(input.reach.as_str().to_owned()),
             created_by: Set(principal.subject.clone()),
             created_at: Set(now),
             updated_at: Set(now),
         }
         .insert(&txn)
         .await?;
+        if !open_to.is_empty() {
+            let rows = open_to
+                .iter()
+                .map(|code| support_offer_region::ActiveModel {
+                    support_offer_id: Set(row.id),
+                    region_code: Set(code.clone()),
+                });
+            support_offer_region::Entity::insert_many(rows.collect::<Vec<_>>())
+                .exec_without_returning(&txn)
+                .await?;
+        }
         finish_write(ctx, rc, txn, principal, offer_written(row.id)).await?;
         Ok(SupportOffer::one(row))
     }
 
-    /// Matches an open request with an open offer of the same theme in the same
-    /// region: both become `MATCHED`. The requesting side (its officers or the region's
+    /// Matches an open request with an open offer of the same theme, one of them open
+    /// to the other's region: both become `MATCHED`. The requesting side (its officers or the region's
     /// RSC officers).
     async fn match_support(
         &self,
@@ -842,10 +958,24 @@ impl SupportMutation {
             offer_status(&offer)?,
             SupportStatus::Matched,
         )?;
-        if offer.region_code != request.region_code {
+        let request_open_to = request_regions(&rc.db, [request.id]).await?;
+        let offer_open_to = offer_regions(&rc.db, [offer.id]).await?;
+        let none = Vec::new();
+        if !within_reach(
+            &reach(
+                &request.region_code,
+                &request.reach,
+                request_open_to.get(&request.id).unwrap_or(&none),
+            ),
+            &reach(
+                &offer.region_code,
+                &offer.reach,
+                offer_open_to.get(&offer.id).unwrap_or(&none),
+            ),
+        ) {
             return Err(Error::bad_input(format!(
-                "support offer {} is in region {}, support request {} in {}; support is \
-                 matched within a region",
+                "support offer {} ({}) and support request {} ({}) are not open to each \
+                 other's region",
                 offer.id, offer.region_code, request.id, request.region_code
             )));
         }
@@ -1074,6 +1204,88 @@ fn request_status(row: &support_request::Model) -> Result<SupportStatus> {
 fn offer_status(row: &support_offer::Model) -> Result<SupportStatus> {
     SupportStatus::parse(&row.status)
         .ok_or_else(|| Error::Internal(format!("support offer {} status", row.id)))
+}
+
+/// A record's reach as stored, for the pure rules in `partnership`.
+fn reach<'a>(home: &'a str, stored: &str, regions: &'a [String]) -> Reach<'a> {
+    Reach {
+        home,
+        // Unknown text cannot widen anything: it reads as the region only.
+        reach: SupportReach::parse(stored).unwrap_or(SupportReach::Region),
+        regions,
+    }
+}
+
+fn reach_of(stored: &str, what: &str, id: i32) -> Result<SupportReach> {
+    SupportReach::parse(stored).ok_or_else(|| Error::Internal(format!("{what} {id} reach")))
+}
+
+/// The regions a new request or offer is opened to, checked against the regions table.
+async fn checked_reach(
+    ctx: &Context<'_>,
+    reach: SupportReach,
+    home: &str,
+    open_to: Vec<String>,
+) -> Result<Vec<String>> {
+    let loaders = loaders(ctx)?;
+    let mut known = HashSet::new();
+    for code in &open_to {
+        if loaders.region(code.trim()).await?.is_some() {
+            known.insert(code.trim().to_owned());
+        }
+    }
+    reach_regions(reach, home, open_to, |code| known.contains(code))
+}
+
+async fn regions(ctx: &Context<'_>, codes: &[String]) -> Result<Vec<Region>> {
+    let loaders = loaders(ctx)?;
+    let mut regions = Vec::with_capacity(codes.len());
+    for code in codes {
+        regions.extend(loaders.region(code).await?.map(Region));
+    }
+    Ok(regions)
+}
+
+/// The regions each request is opened to by name.
+async fn request_regions(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = i32>,
+) -> Result<HashMap<i32, Vec<String>>> {
+    use support_request_region::Column;
+    let rows = support_request_region::Entity::find()
+        .filter(Column::SupportRequestId.is_in(ids))
+        .order_by_asc(Column::RegionCode)
+        .all(db)
+        .await?;
+    let mut by_request: HashMap<i32, Vec<String>> = HashMap::new();
+    for row in rows {
+        by_request
+            .entry(row.support_request_id)
+            .or_default()
+            .push(row.region_code);
+    }
+    Ok(by_request)
+}
+
+/// The regions each offer is opened to by name.
+async fn offer_regions(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = i32>,
+) -> Result<HashMap<i32, Vec<String>>> {
+    use support_offer_region::Column;
+    let rows = support_offer_region::Entity::find()
+        .filter(Column::SupportOfferId.is_in(ids))
+        .order_by_asc(Column::RegionCode)
+        .all(db)
+        .await?;
+    let mut by_offer: HashMap<i32, Vec<String>> = HashMap::new();
+    for row in rows {
+        by_offer
+            .entry(row.support_offer_id)
+            .or_default()
+            .push(row.region_code);
+    }
+    Ok(by_offer)
 }
 
 fn text_or_empty(field: &str, value: &str) -> Result<String> {

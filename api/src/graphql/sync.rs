@@ -381,8 +381,9 @@ pub struct SyncQuery;
 impl SyncQuery {
     /// Figures written or deleted after the position `since` (an `endCursor` or
     /// `position` from an earlier page; from the beginning when absent), oldest first.
-    /// Only figures the caller may read appear; area figures are under disclosure
-    /// control. A job keeps the last `endCursor` and asks again from there: a page
+    /// Only figures the caller may read appear — and, for a sync agent or another
+    /// writer, the figures it may write, so an agent follows its own data; area figures
+    /// are under disclosure control. A job keeps the last `endCursor` and asks again from there: a page
     /// never skips a change, even while writes are happening.
     #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn changes(
@@ -400,10 +401,15 @@ impl SyncQuery {
         access.require_principal()?;
         let page = PageRequest::new(first, since, &rc.limits)?;
         let since = page.after.unwrap_or(0);
-        let mut figures = Condition::all().add(access.visible_figures());
-        let mut deletions = Condition::all().add(access.visible_figures_in(
+        let mut figures = Condition::all().add(access.visible_changes_in(
+            observation::Column::GeographicLevel,
+            observation::Column::SchoolUrn,
+            observation::Column::AreaCode,
+        ));
+        let mut deletions = Condition::all().add(access.visible_changes_in(
             observation_deletion::Column::GeographicLevel,
             observation_deletion::Column::SchoolUrn,
+            observation_deletion::Column::AreaCode,
         ));
         if let Some(codes) = filter.indicator_codes {
             figures = figures.add(observation::Column::IndicatorCode.is_in(codes.clone()));

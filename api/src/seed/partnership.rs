@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entities::{
     buddy_pairing, inspection_expert, organisation, peer_review, peer_review_action,
     peer_review_participant, school, self_evaluation, self_evaluation_version, signal_rule,
-    support_offer, support_request, support_request_school,
+    support_offer, support_offer_region, support_request, support_request_school,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr,
@@ -21,8 +21,8 @@ use sea_orm::{
 use crate::domain::{GeographicLevel, OrganisationKind, Phase, PupilGroup};
 use crate::partnership::{
     ActionStatus, Audience, Availability, Content, Judgement, PairingStatus, ParticipantRole,
-    PeerReviewFormat, PeerReviewStatus, Section, SelfEvaluationStatus, SupportStatus, Theme,
-    Urgency,
+    PeerReviewFormat, PeerReviewStatus, Section, SelfEvaluationStatus, SupportReach, SupportStatus,
+    Theme, Urgency,
 };
 use crate::signals::{SignalKind, SignalMethod};
 
@@ -377,6 +377,8 @@ async fn demo_records(db: &impl ConnectionTrait, at: DateTime<Utc>) -> Result<u6
         detail: Set("Help to review SEN support plans ahead of inspection.".to_owned()),
         status: Set(SupportStatus::Open.as_str().to_owned()),
         offer_id: Set(None),
+        confidential: Set(false),
+        reach: Set(SupportReach::Region.as_str().to_owned()),
         created_by: Set(SEEDED_BY.to_owned()),
         created_at: Set(at),
         updated_at: Set(at),
@@ -393,21 +395,60 @@ async fn demo_records(db: &impl ConnectionTrait, at: DateTime<Utc>) -> Result<u6
         .await?;
         written += 1;
     }
-    for (offerer, theme, title, capacity) in [
+    // A head's request kept confidential: Southampton and whoever meets it see it; the
+    // rest of the region, and the inspectorate, do not.
+    if let Some(school) = southampton_schools.get(2) {
+        let request = support_request::ActiveModel {
+            id: NotSet,
+            organisation_id: Set(southampton.id),
+            region_code: Set(southampton.region_code.clone().unwrap_or_default()),
+            theme: Set(Theme::InspectionReadiness.as_str().to_owned()),
+            urgency: Set(Urgency::Medium.as_str().to_owned()),
+            title: Set("Head would value a conversation with a serving inspector".to_owned()),
+            detail: Set("A new head, first inspection expected this year.".to_owned()),
+            status: Set(SupportStatus::Open.as_str().to_owned()),
+            offer_id: Set(None),
+            confidential: Set(true),
+            reach: Set(SupportReach::Region.as_str().to_owned()),
+            created_by: Set(SEEDED_BY.to_owned()),
+            created_at: Set(at),
+            updated_at: Set(at),
+        }
+        .insert(db)
+        .await?;
+        support_request_school::ActiveModel {
+            support_request_id: Set(request.id),
+            school_urn: Set(school.urn),
+        }
+        .insert(db)
+        .await?;
+        written += 2;
+    }
+    // Camden's offer reaches across London's edge into the South East.
+    for (offerer, theme, title, capacity, open_to) in [
         (
             &hampshire,
             Theme::Send,
             "SEND adviser visits",
             "6 adviser days in the spring term",
+            None,
         ),
         (
             &portsmouth,
             Theme::Attendance,
             "Attendance lead coaching",
             "Half a day a week for a term",
+            None,
+        ),
+        (
+            &camden,
+            Theme::Send,
+            "Special school outreach",
+            "Two visits from a special school leader",
+            southampton.region_code.clone(),
         ),
     ] {
-        support_offer::ActiveModel {
+        let offer = support_offer::ActiveModel {
             id: NotSet,
             organisation_id: Set(offerer.id),
             region_code: Set(offerer.region_code.clone().unwrap_or_default()),
@@ -416,6 +457,13 @@ async fn demo_records(db: &impl ConnectionTrait, at: DateTime<Utc>) -> Result<u6
             detail: Set(format!("Offered by {}.", offerer.name)),
             capacity: Set(capacity.to_owned()),
             status: Set(SupportStatus::Open.as_str().to_owned()),
+            reach: Set(if open_to.is_some() {
+                SupportReach::Regions
+            } else {
+                SupportReach::Region
+            }
+            .as_str()
+            .to_owned()),
             created_by: Set(SEEDED_BY.to_owned()),
             created_at: Set(at),
             updated_at: Set(at),
@@ -423,6 +471,15 @@ async fn demo_records(db: &impl ConnectionTrait, at: DateTime<Utc>) -> Result<u6
         .insert(db)
         .await?;
         written += 1;
+        if let Some(region) = open_to {
+            support_offer_region::ActiveModel {
+                support_offer_id: Set(offer.id),
+                region_code: Set(region),
+            }
+            .insert(db)
+            .await?;
+            written += 1;
+        }
     }
 
     // The inspection expert directory: two in the South East, one in London; and a
@@ -477,15 +534,37 @@ async fn demo_records(db: &impl ConnectionTrait, at: DateTime<Utc>) -> Result<u6
         experts.push(expert);
         written += 1;
     }
-    if let (Some(school), Some(buddy)) = (southampton_schools.first(), experts.first()) {
+    // Southampton's first school's head has a buddy from Hampshire (accepted); its
+    // second school has asked Portsmouth's serving inspector, who has not answered yet.
+    for (school, buddy, status, notes) in [
+        (
+            southampton_schools.first(),
+            experts.first(),
+            PairingStatus::Active,
+            "Fortnightly calls until the inspection.",
+        ),
+        (
+            southampton_schools.get(1),
+            experts.get(1),
+            PairingStatus::Requested,
+            "A first conversation before the spring term.",
+        ),
+    ] {
+        let (Some(school), Some(buddy)) = (school, buddy) else {
+            continue;
+        };
+        let answered = status == PairingStatus::Active;
         buddy_pairing::ActiveModel {
             id: NotSet,
             school_urn: Set(school.urn),
             expert_id: Set(buddy.id),
-            status: Set(PairingStatus::Active.as_str().to_owned()),
+            status: Set(status.as_str().to_owned()),
             starts_on: Set(date(2026, 9, 1)),
             ends_on: Set(None),
-            notes: Set(Some("Fortnightly calls until the inspection.".to_owned())),
+            notes: Set(Some(notes.to_owned())),
+            responded_by: Set(answered.then(|| SEEDED_BY.to_owned())),
+            responded_at: Set(answered.then_some(at)),
+            ended_by: Set(None),
             created_by: Set(SEEDED_BY.to_owned()),
             created_at: Set(at),
             updated_at: Set(at),

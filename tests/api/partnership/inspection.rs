@@ -213,7 +213,7 @@ async fn the_directory_is_kept_by_the_employer_and_the_regions_rsc_office() {
     );
 }
 
-const PAIR: &str = r#"mutation($input: NewBuddyPairing!) { createBuddyPairing(input: $input) {
+const PAIR: &str = r#"mutation($input: NewBuddyPairing!) { requestBuddyPairing(input: $input) {
     id status school { urn } buddy { name organisation { code } } } }"#;
 
 async fn expert_named(hub: &TestHub, token: &str, name: &str) -> String {
@@ -241,32 +241,33 @@ async fn sees_pairing(hub: &TestHub, token: &str, id: &str) -> bool {
     listed.contains(&id.to_owned())
 }
 
+const ACCEPT: &str =
+    "mutation($id: ID!) { acceptBuddyPairing(id: $id) { status respondedBy respondedAt } }";
+const DECLINE: &str = "mutation($id: ID!) { declineBuddyPairing(id: $id) { status respondedBy } }";
+const END: &str = "mutation($id: ID!) { endBuddyPairing(id: $id) { status endsOn endedBy } }";
+
 #[tokio::test]
-async fn buddy_pairings_are_seen_within_school_scope_and_by_the_buddys_employer() {
+async fn a_buddy_pairing_is_asked_for_by_the_school_and_accepted_by_the_buddys_side() {
     let hub = TestHub::spawn().await;
     let southampton = officer(&hub, "852");
-    let urn = schools_of(&hub, "852").await[1];
+    let hampshire = officer(&hub, "850");
+    let urn = schools_of(&hub, "852").await[3];
     let buddy = expert_named(&hub, &southampton, "Alex Morgan").await;
-    let data = ok(
-        &hub,
-        Some(&southampton),
-        PAIR,
+    let ask = |notes: &str| {
         json!({ "input": { "schoolUrn": urn, "buddyId": buddy, "startsOn": "2026-09-01",
-                "notes": "Weekly calls" } }),
-    )
-    .await;
-    let pairing = &data["createBuddyPairing"];
-    assert_eq!(pairing["status"], "ACTIVE");
+                "notes": notes } })
+    };
+    let data = ok(&hub, Some(&southampton), PAIR, ask("Weekly calls")).await;
+    let pairing = &data["requestBuddyPairing"];
+    assert_eq!(pairing["status"], "REQUESTED");
     assert_eq!(pairing["buddy"]["organisation"]["code"], "850");
     let id = pairing["id"].as_str().unwrap().to_owned();
 
     let leader = hub.token_for(&format!("SCHOOL:{urn}"), "SCHOOL_LEADER");
-    let rsc = hub.token_for(&format!("RSC_OFFICE:{SOUTH_EAST}"), "RSC_OFFICER");
     for (token, expected) in [
         (&southampton, true),
         (&leader, true),
-        (&rsc, true),
-        (&officer(&hub, "850"), true), // the buddy's employer
+        (&hampshire, true), // the buddy's employer, asked to accept
         (&officer(&hub, "851"), false),
         (&officer(&hub, "202"), false),
     ] {
@@ -275,32 +276,49 @@ async fn buddy_pairings_are_seen_within_school_scope_and_by_the_buddys_employer(
     let (code, _) = refused(&hub, None, "{ buddyPairings { totalCount } }", json!({})).await;
     assert_eq!(code, "UNAUTHENTICATED");
 
-    // Nested in the (public) window, pairings follow the same rule.
-    hub.execute(&format!(
-        "UPDATE school SET last_inspection_date = '2022-01-10' WHERE urn = {urn}"
-    ))
-    .await;
-    const NESTED: &str = r#"query($la: String!) { inspectionWindow(filter: { laCode: $la }, first: 100) {
-        edges { node { school { urn } buddyPairings { id } } } } }"#;
-    let nested = |data: &Value| -> Vec<Value> {
-        data["inspectionWindow"]["edges"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["node"]["school"]["urn"] == urn)
-            .map(|e| e["node"]["buddyPairings"].as_array().unwrap().clone())
-            .expect("the school is overdue")
-    };
-    let vars = json!({ "la": "852" });
-    let data = ok(&hub, Some(&southampton), NESTED, vars.clone()).await;
-    assert_eq!(nested(&data), vec![json!({ "id": id })]);
-    for outsider in [None, Some(officer(&hub, "851"))] {
-        let data = ok(&hub, outsider.as_deref(), NESTED, vars.clone()).await;
-        assert!(nested(&data).is_empty());
+    // Only the buddy's side answers: not the school's side, not a stranger.
+    for token in [&southampton, &leader, &officer(&hub, "851")] {
+        let (code, _) = refused(&hub, Some(token), ACCEPT, json!({ "id": id })).await;
+        assert_eq!(code, "FORBIDDEN");
     }
+    let data = ok(&hub, Some(&hampshire), ACCEPT, json!({ "id": id })).await;
+    assert_eq!(data["acceptBuddyPairing"]["status"], "ACTIVE");
+    assert!(data["acceptBuddyPairing"]["respondedAt"].is_string());
+    let (code, message) = refused(&hub, Some(&hampshire), ACCEPT, json!({ "id": id })).await;
+    assert_eq!(code, "BAD_USER_INPUT");
+    assert!(message.contains("from ACTIVE"), "{message}");
 
-    // Who may pair: not another LA's officer, not an inspector; and a buddy who is
-    // unavailable cannot be paired.
+    // Either side ends it: here the buddy's.
+    let data = ok(&hub, Some(&hampshire), END, json!({ "id": id })).await;
+    assert_eq!(data["endBuddyPairing"]["status"], "ENDED");
+    assert!(data["endBuddyPairing"]["endsOn"].is_string());
+    assert!(data["endBuddyPairing"]["endedBy"].is_string());
+    let (code, _) = refused(&hub, Some(&leader), END, json!({ "id": id })).await;
+    assert_eq!(code, "BAD_USER_INPUT");
+
+    // A second request, declined; a declined request cannot be accepted or ended.
+    let data = ok(&hub, Some(&leader), PAIR, ask("Half-termly")).await;
+    let second = data["requestBuddyPairing"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let data = ok(&hub, Some(&hampshire), DECLINE, json!({ "id": second })).await;
+    assert_eq!(data["declineBuddyPairing"]["status"], "DECLINED");
+    for document in [ACCEPT, END] {
+        let (code, _) = refused(&hub, Some(&hampshire), document, json!({ "id": second })).await;
+        assert_eq!(code, "BAD_USER_INPUT");
+    }
+    // A third, withdrawn by the school's side before it is answered.
+    let data = ok(&hub, Some(&southampton), PAIR, ask("")).await;
+    let third = data["requestBuddyPairing"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let data = ok(&hub, Some(&leader), END, json!({ "id": third })).await;
+    assert_eq!(data["endBuddyPairing"]["status"], "ENDED");
+
+    // Who may ask: not another LA's officer, not the RSC office, not an inspector; and
+    // a buddy who is unavailable cannot be asked.
     let hampshire_school = schools_of(&hub, "850").await[0];
     let (code, _) = refused(
         &hub,
@@ -310,41 +328,22 @@ async fn buddy_pairings_are_seen_within_school_scope_and_by_the_buddys_employer(
     )
     .await;
     assert_eq!(code, "FORBIDDEN");
-    let inspector = hub.token_for(&format!("INSPECTORATE:{SOUTH_EAST}"), "INSPECTOR");
-    let (code, _) = refused(
-        &hub,
-        Some(&inspector),
-        PAIR,
-        json!({ "input": { "schoolUrn": urn, "buddyId": buddy, "startsOn": "2026-09-01" } }),
-    )
-    .await;
-    assert_eq!(code, "FORBIDDEN");
+    for outsider in [
+        hub.token_for(&format!("INSPECTORATE:{SOUTH_EAST}"), "INSPECTOR"),
+        hub.token_for(&format!("RSC_OFFICE:{SOUTH_EAST}"), "RSC_OFFICER"),
+        hampshire.clone(),
+    ] {
+        let (code, _) = refused(&hub, Some(&outsider), PAIR, ask("x")).await;
+        assert_eq!(code, "FORBIDDEN");
+    }
     ok(
         &hub,
-        Some(&officer(&hub, "850")),
+        Some(&hampshire),
         r#"mutation($id: ID!) { updateInspectionExpert(id: $id, change: { availability: UNAVAILABLE }) { id } }"#,
         json!({ "id": buddy }),
     )
     .await;
-    let (code, message) = refused(
-        &hub,
-        Some(&southampton),
-        PAIR,
-        json!({ "input": { "schoolUrn": urn, "buddyId": buddy, "startsOn": "2026-09-01" } }),
-    )
-    .await;
+    let (code, message) = refused(&hub, Some(&southampton), PAIR, ask("x")).await;
     assert_eq!(code, "BAD_USER_INPUT");
     assert!(message.contains("unavailable"), "{message}");
-
-    const END: &str = "mutation($id: ID!) { endBuddyPairing(id: $id) { status endsOn } }";
-    let (code, _) = refused(&hub, Some(&officer(&hub, "850")), END, json!({ "id": id })).await;
-    assert_eq!(
-        code, "FORBIDDEN",
-        "the buddy's employer sees it but does not run it"
-    );
-    let data = ok(&hub, Some(&leader), END, json!({ "id": id })).await;
-    assert_eq!(data["endBuddyPairing"]["status"], "ENDED");
-    assert!(data["endBuddyPairing"]["endsOn"].is_string());
-    let (code, _) = refused(&hub, Some(&leader), END, json!({ "id": id })).await;
-    assert_eq!(code, "BAD_USER_INPUT");
 }

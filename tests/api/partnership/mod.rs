@@ -6,6 +6,7 @@
 //! (851) and the Isle of Wight (921) in the South East (`E12000008`); Camden (202),
 //! Lambeth (212)… and the City of London (201) in London (`E12000007`).
 
+mod confidential;
 mod inspection;
 mod peer_review;
 mod self_evaluation;

@@ -247,7 +247,7 @@ async fn illegal_moves_are_refused_naming_the_move() {
     );
 
     // The region's RSC office reviews what is shared with the region; after that the
-    // evaluation is final.
+    // evaluation is final, and the office does not review it twice.
     let body = review(&hub, &rsc, &id).await;
     assert_eq!(
         body["data"]["reviewSelfEvaluation"]["status"], "REVIEWED",
@@ -259,7 +259,7 @@ async fn illegal_moves_are_refused_naming_the_move() {
         body["errors"][0]["message"]
             .as_str()
             .unwrap()
-            .contains("REVIEWED is final"),
+            .contains("already been reviewed by"),
         "{body}"
     );
     let body = withdraw(&hub, &southampton, &id).await;
@@ -442,4 +442,112 @@ async fn a_page_of_self_evaluations_loads_its_text_and_organisations_in_a_fixed_
     let one = super::statements_for(&hub, &southampton, PAGE, json!({ "first": 1 })).await;
     let three = super::statements_for(&hub, &southampton, PAGE, json!({ "first": 3 })).await;
     assert_eq!(one, three, "statements must not grow with the page");
+}
+
+#[tokio::test]
+async fn several_partners_review_one_self_evaluation_each_in_a_record_of_its_own() {
+    let hub = TestHub::spawn().await;
+    let southampton = officer(&hub, "852");
+    let hampshire = officer(&hub, "850");
+    let portsmouth = officer(&hub, "851");
+    let id = create(&hub, &southampton, "Inclusion 2024/25").await;
+    let body = share(
+        &hub,
+        &southampton,
+        &id,
+        "PARTNERS",
+        &["LOCAL_AUTHORITY:850", "LOCAL_AUTHORITY:851"],
+    )
+    .await;
+    assert_eq!(
+        body["data"]["shareSelfEvaluation"]["status"], "SHARED",
+        "{body}"
+    );
+
+    let body = review(&hub, &hampshire, &id).await;
+    assert_eq!(
+        body["data"]["reviewSelfEvaluation"]["status"], "REVIEWED",
+        "{body}"
+    );
+    // A second partner it is shared with reviews it too.
+    let body = hub
+        .query(
+            Some(&portsmouth),
+            r#"mutation($id: ID!) { reviewSelfEvaluation(id: $id, comment: "Strong on inclusion.") { status } }"#,
+            json!({ "id": id }),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(body["data"]["reviewSelfEvaluation"]["status"], "REVIEWED");
+    let data = ok(
+        &hub,
+        Some(&southampton),
+        "query($id: ID!) { selfEvaluation(id: $id) {
+            reviews { organisation { code } version comment reviewer reviewedAt } } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let reviews = data["selfEvaluation"]["reviews"].as_array().unwrap();
+    let who: Vec<(&str, &str)> = reviews
+        .iter()
+        .map(|r| {
+            (
+                r["organisation"]["code"].as_str().unwrap(),
+                r["comment"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        who,
+        vec![
+            ("850", "Convincing on attendance."),
+            ("851", "Strong on inclusion.")
+        ]
+    );
+    assert!(
+        reviews
+            .iter()
+            .all(|r| r["version"] == 1 && r["reviewer"].is_string())
+    );
+    assert_eq!(
+        count(
+            &hub,
+            "self_evaluation_review",
+            &format!("self_evaluation_id = {id}")
+        )
+        .await,
+        2
+    );
+
+    // Each partner once; never the author; never a partner it is not shared with; and
+    // the text stays final.
+    let body = review(&hub, &hampshire, &id).await;
+    assert_eq!(hub_tests::error_code(&body), "BAD_USER_INPUT", "{body}");
+    for token in [&southampton, &officer(&hub, "921")] {
+        let body = review(&hub, token, &id).await;
+        assert_eq!(hub_tests::error_code(&body), "FORBIDDEN", "{body}");
+    }
+    let (code, _) = refused(
+        &hub,
+        Some(&southampton),
+        "mutation($id: ID!) { editSelfEvaluation(id: $id, input: { title: \"Later\" }) { version } }",
+        json!({ "id": id }),
+    )
+    .await;
+    assert_eq!(code, "BAD_USER_INPUT");
+
+    // Every reader of the evaluation sees both reviews, with the first still answering
+    // the older single-review fields.
+    let data = ok(
+        &hub,
+        Some(&portsmouth),
+        "query($id: ID!) { selfEvaluation(id: $id) { reviewedBy { code } reviews { organisation { code } } } }",
+        json!({ "id": id }),
+    )
+    .await;
+    assert_eq!(data["selfEvaluation"]["reviewedBy"]["code"], "850");
+    assert_eq!(
+        data["selfEvaluation"]["reviews"].as_array().unwrap().len(),
+        2
+    );
 }

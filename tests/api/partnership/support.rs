@@ -317,3 +317,141 @@ async fn a_page_of_support_loads_its_nested_records_in_a_fixed_number_of_stateme
     let three = super::statements_for(&hub, &southampton, PAGE, json!({ "first": 3 })).await;
     assert_eq!(one, three, "statements must not grow with the page");
 }
+
+const LONDON: &str = "E12000007";
+
+/// Posts an offer with a reach; returns its id.
+async fn offer_with_reach(hub: &TestHub, token: &str, theme: &str, reach: Value) -> String {
+    let mut input = json!({ "theme": theme, "title": "Specialist SEND advice",
+                            "capacity": "Four visits" });
+    for (key, value) in reach.as_object().unwrap() {
+        input[key] = value.clone();
+    }
+    let data = ok(
+        hub,
+        Some(token),
+        "mutation($input: NewSupportOffer!) { createSupportOffer(input: $input) {
+            id reach openTo { code } } }",
+        json!({ "input": input }),
+    )
+    .await;
+    data["createSupportOffer"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn support_opened_to_a_neighbouring_region_or_nationally_is_seen_and_matched_there() {
+    let hub = TestHub::spawn().await;
+    let southampton = officer(&hub, "852");
+    let camden = officer(&hub, "202");
+    let lambeth = officer(&hub, "212");
+    // Camden opens an offer to the South East; Lambeth keeps one in London.
+    let opened = offer_with_reach(
+        &hub,
+        &camden,
+        "SEND",
+        json!({ "reach": "REGIONS", "openTo": [SOUTH_EAST] }),
+    )
+    .await;
+    let london_only = offer_with_reach(&hub, &lambeth, "SEND", json!({})).await;
+
+    const OFFERS: &str =
+        "{ supportOffers(first: 100) { totalCount edges { node { id reach openTo { code } } } } }";
+    let seen = ok(&hub, Some(&southampton), OFFERS, json!({})).await;
+    let listed = ids(&seen["supportOffers"]);
+    assert!(listed.contains(&opened), "{seen}");
+    assert!(!listed.contains(&london_only), "{seen}");
+    assert_eq!(seen["supportOffers"]["totalCount"], listed.len());
+    let node = seen["supportOffers"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["id"] == opened.as_str())
+        .unwrap();
+    assert_eq!(node["node"]["reach"], "REGIONS");
+    assert_eq!(node["node"]["openTo"], json!([{ "code": SOUTH_EAST }]));
+    let (code, _) = refused(
+        &hub,
+        Some(&southampton),
+        "query($id: ID!) { supportOffer(id: $id) { id } }",
+        json!({ "id": london_only }),
+    )
+    .await;
+    assert_eq!(code, "FORBIDDEN");
+
+    // The seeded SEND request (Southampton, its region only) is matched with Camden's
+    // offer — across the regions' edge — and not with Lambeth's.
+    let matches = ok(
+        &hub,
+        Some(&southampton),
+        "{ supportMatches(theme: SEND, first: 50) { edges { node { request { id organisation { code } }
+            offers { id organisation { code } } } } } }",
+        json!({}),
+    )
+    .await;
+    let edge = matches["supportMatches"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["request"]["organisation"]["code"] == "852")
+        .expect("Southampton's SEND request")
+        .clone();
+    let request = edge["node"]["request"]["id"].as_str().unwrap().to_owned();
+    let candidates: Vec<&str> = edge["node"]["offers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert!(candidates.contains(&opened.as_str()), "{edge}");
+    assert!(!candidates.contains(&london_only.as_str()), "{edge}");
+    let body = match_with(&hub, &southampton, &request, &london_only).await;
+    assert_eq!(error_code(&body), "FORBIDDEN", "{body}");
+    let body = match_with(&hub, &southampton, &request, &opened).await;
+    assert_eq!(body["data"]["matchSupport"]["status"], "MATCHED", "{body}");
+    // Camden, now a party, sees the request and agrees.
+    let body = on_request(&hub, &camden, "agreeSupport", &request).await;
+    assert_eq!(body["data"]["agreeSupport"]["status"], "AGREED", "{body}");
+
+    // A request opened nationally is on every region's map; one opened to London only
+    // is on London's and the South East's, not elsewhere.
+    let portsmouth = officer(&hub, "851");
+    const POST: &str = r#"mutation($reach: SupportReach!, $openTo: [String!]!) {
+        createSupportRequest(input: { theme: ATTENDANCE, urgency: LOW, title: "Attendance mentors",
+            reach: $reach, openTo: $openTo }) { id reach } }"#;
+    let data = ok(
+        &hub,
+        Some(&portsmouth),
+        POST,
+        json!({ "reach": "NATIONAL", "openTo": [] }),
+    )
+    .await;
+    let national = data["createSupportRequest"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    const REQUESTS: &str = "{ supportRequests(first: 100) { edges { node { id } } } }";
+    for token in [&camden, &hub.token_for("OTHER:RES-01", "ANALYST")] {
+        let data = ok(&hub, Some(token), REQUESTS, json!({})).await;
+        assert!(ids(&data["supportRequests"]).contains(&national));
+    }
+
+    // Bad reach: named regions without REGIONS, REGIONS without any, an unknown code.
+    for (reach, open_to) in [
+        ("NATIONAL", json!([LONDON])),
+        ("REGIONS", json!([])),
+        ("REGIONS", json!([SOUTH_EAST])),
+        ("REGIONS", json!(["E99999999"])),
+    ] {
+        let (code, _) = refused(
+            &hub,
+            Some(&portsmouth),
+            POST,
+            json!({ "reach": reach, "openTo": open_to }),
+        )
+        .await;
+        assert_eq!(code, "BAD_USER_INPUT", "{reach} {open_to}");
+    }
+}
