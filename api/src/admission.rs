@@ -11,11 +11,11 @@
 //! `agreements` tags are invalidated (here or, through pub/sub, on another instance):
 //! the memo is attached to the response cache as a [`Dependent`], which is all the
 //! cache knows of it. Like the in-process tier, what it holds is used only when the
-//! request's [`Snapshot`] says memory may be trusted (it may be read just before the
+//! request's [`Snapshot`] serves memory of its age (it may be read just before the
 //! snapshot is finished: see [`crate::cache::Mark`]).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, Utc};
 use entities::organisation;
@@ -54,7 +54,8 @@ struct SessionKey {
     day: NaiveDate,
 }
 
-type Remembered = Arc<(organisation::Model, Arc<Scope>)>;
+/// The organisation and scope, and when they were read from the database.
+type Remembered = Arc<(organisation::Model, Arc<Scope>, Instant)>;
 
 /// The memo itself; see the module documentation.
 struct Sessions {
@@ -117,35 +118,41 @@ impl Admission {
             .map_err(AuthError::Lookup)?;
         let scope = Arc::new(scope);
         self.cache.keep_if_current(snapshot, || {
-            self.sessions
-                .memo
-                .insert(key, Arc::new((organisation.clone(), scope.clone())));
+            self.sessions.memo.insert(
+                key,
+                Arc::new((organisation.clone(), scope.clone(), Instant::now())),
+            );
         });
         let principal = identity.principal(organisation);
         Ok(Access::new(Arc::new(principal), scope))
     }
 
-    /// The caller's access if it is remembered and memory may be trusted: what a
-    /// request can learn without the database (while it is down, for instance).
+    /// The caller's access if it is remembered and the snapshot lets memory of its
+    /// age be used: what a request can learn without the database (while it is down,
+    /// for instance).
     pub fn remembered(&self, identity: &Identity, snapshot: &Snapshot) -> Option<Access> {
-        if !snapshot.memory_trusted() {
-            return None;
+        match self.recall(Some(identity))? {
+            (access, Some(stored)) if snapshot.serves(stored) => Some(access),
+            _ => None,
         }
-        self.recall(Some(identity))
     }
 
     /// The caller's access as memory holds it, before anyone has said memory may be
-    /// trusted: anonymous without a token, else the remembered scope if there is one.
-    /// Call it after [`ResponseCache::mark`] and use what it gives only once
-    /// [`ResponseCache::lookup`] has confirmed memory.
-    pub fn recall(&self, identity: Option<&Identity>) -> Option<Access> {
+    /// trusted: anonymous without a token (and no time), else the remembered scope if
+    /// there is one, with when it was read. Call it after [`ResponseCache::mark`] and
+    /// use what it gives only once [`ResponseCache::lookup`], told that time, has
+    /// confirmed memory.
+    pub fn recall(&self, identity: Option<&Identity>) -> Option<(Access, Option<Instant>)> {
         let Some(identity) = identity else {
-            return Some(Access::anonymous());
+            return Some((Access::anonymous(), None));
         };
         let remembered = self.sessions.memo.get(&SessionKey::of(identity))?;
-        let (organisation, scope) = &*remembered;
+        let (organisation, scope, stored) = &*remembered;
         let principal = identity.principal(organisation.clone());
-        Some(Access::new(Arc::new(principal), scope.clone()))
+        Some((
+            Access::new(Arc::new(principal), scope.clone()),
+            Some(*stored),
+        ))
     }
 }
 

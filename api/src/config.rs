@@ -39,6 +39,12 @@ pub struct Config {
     /// connection of the pool before it is answered `503` `OVERLOADED`. Short, so that
     /// a saturated pool sheds load instead of queueing every request behind it.
     pub db_acquire_timeout: Duration,
+    /// `MAX_CONCURRENT_REQUESTS_PER_ORG`, default half the pool (at least 1): requests
+    /// of one organisation — and of all anonymous callers together — that may run
+    /// against the database at once, so that no one caller can hold the whole pool;
+    /// 0 turns the limit off. A request waits up to `DATABASE_ACQUIRE_TIMEOUT_MS` for
+    /// its organisation's slot, then gets `503` `OVERLOADED` (see `concurrency`).
+    pub max_concurrent_per_org: usize,
     pub auth: AuthConfig,
     /// `PUPIL_KEY_SECRET`: key of the hash that replaces pupil numbers (at least 32
     /// bytes), and of the keys readers are shown (see `pseudonym`).
@@ -297,9 +303,16 @@ pub struct CacheConfig {
     /// `CACHE_REDIS_PREFIX`, default `hub`: every key and channel starts with it, so
     /// several deployments (or test runs) can share one Redis.
     pub redis_prefix: String,
-    /// `CACHE_REDIS_TIMEOUT_MS`, default 250: a Redis command that takes longer counts
-    /// as Redis being down (the request is answered from the database).
+    /// `CACHE_REDIS_TIMEOUT_MS`, default 250: a Redis command that takes longer is
+    /// given up for that request (a miss in Redis); Redis is taken for down only when
+    /// the hub's own ping then fails too (see `cache::redis_tier`).
     pub redis_timeout: Duration,
+    /// `CACHE_REDIS_DOWN_MAX_AGE_SECONDS`, default 5: while Redis cannot confirm that
+    /// this instance has received every invalidation (Redis down or slow), answers and
+    /// scopes kept in memory are used only if they were stored less than this long
+    /// ago, so that what another instance wrote meanwhile shows within this time; 0
+    /// skips memory altogether while Redis cannot confirm it.
+    pub redis_down_max_age: Duration,
     /// `CACHE_REDIS_MAX_ENTRY_BYTES`, default 1 MiB: larger answers are kept in the
     /// in-process tier only. One Redis command carries a whole entry; a few
     /// multi-megabyte ones would hold every instance's Redis connection and the
@@ -321,6 +334,7 @@ impl Default for CacheConfig {
             redis_url: None,
             redis_prefix: "hub".to_owned(),
             redis_timeout: Duration::from_millis(250),
+            redis_down_max_age: Duration::from_secs(5),
             redis_max_entry_bytes: 1024 * 1024,
         }
     }
@@ -434,6 +448,11 @@ impl Config {
             if is_sqlite { 4 } else { 10 },
             1,
         ) as u32;
+        let max_concurrent_per_org = number(
+            "MAX_CONCURRENT_REQUESTS_PER_ORG",
+            (db_max_connections as usize).div_ceil(2),
+            0,
+        );
         let leeway_secs = number("JWT_LEEWAY_SECONDS", 30, 0) as u64;
         let cache = CacheConfig {
             ttl: Duration::from_secs(number("CACHE_TTL_SECONDS", 300, 0) as u64),
@@ -441,6 +460,9 @@ impl Config {
             redis_url,
             redis_prefix,
             redis_timeout: Duration::from_millis(number("CACHE_REDIS_TIMEOUT_MS", 250, 10) as u64),
+            redis_down_max_age: Duration::from_secs(
+                number("CACHE_REDIS_DOWN_MAX_AGE_SECONDS", 5, 0) as u64,
+            ),
             redis_max_entry_bytes: number("CACHE_REDIS_MAX_ENTRY_BYTES", 1024 * 1024, 1024),
         };
         let disclosure_secret = get("DISCLOSURE_KEY_SECRET").or(get("PUPIL_KEY_SECRET"));
@@ -615,6 +637,7 @@ impl Config {
             embedded,
             db_max_connections,
             db_acquire_timeout,
+            max_concurrent_per_org,
             db_statement_timeout,
             auth: AuthConfig {
                 jwt_secret,

@@ -29,6 +29,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use crate::budget::Budget;
 use crate::config::Config;
 use crate::domain::OrganisationKind;
+use crate::error::DbFailure;
 use crate::telemetry::Metrics;
 
 /// An organisation by its natural key (`LOCAL_AUTHORITY` + `852`): how tokens, the
@@ -159,6 +160,50 @@ async fn open(
         });
     }
     Database::connect(options).await
+}
+
+/// How many times a write transaction is run in all before a conflict is returned.
+pub const WRITE_ATTEMPTS: u32 = 4;
+
+/// Runs a write transaction (`attempt` begins, writes and commits it) again when the
+/// database rolled it back for a conflict with concurrent writers — a deadlock or a
+/// serialisation failure ([`DbFailure::Conflict`], told apart by `conflict`) — up to
+/// [`WRITE_ATTEMPTS`] runs in all, after a short random pause that grows each time so
+/// that the writers that collided do not collide again in step. Such a rollback says
+/// nothing about the write: overlapping pupil-record upserts deadlock at random on
+/// PostgreSQL (4 and 12 of 30 concurrent calls in two runs), and each would succeed
+/// alone. The last conflict is returned for the client to retry (`OVERLOADED`).
+///
+/// `attempt` must be safe to run again after a rollback: all it wrote went with it.
+pub async fn retry_conflicts<T, E, F, Fut>(
+    mut attempt: F,
+    conflict: impl Fn(&E) -> bool,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut run = 1;
+    loop {
+        match attempt().await {
+            Err(err) if run < WRITE_ATTEMPTS && conflict(&err) => {
+                let pause = Duration::from_millis(rand::random_range(5..=20) << run);
+                tracing::info!(
+                    run,
+                    pause_ms = pause.as_millis() as u64,
+                    "write rolled back by a conflict; running it again"
+                );
+                tokio::time::sleep(pause).await;
+                run += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// Whether the database rolled a transaction back for a conflict with concurrent ones.
+pub fn is_conflict(err: &DbErr) -> bool {
+    DbFailure::of(err) == DbFailure::Conflict
 }
 
 /// Applies any pending migrations. Safe to run on every start.
@@ -322,6 +367,104 @@ async fn monitor(
         tokio::select! {
             () = wake.notified() => {}
             () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+
+    /// A database error with a SQLSTATE, as the driver reports one.
+    #[derive(Debug)]
+    struct Coded(&'static str);
+
+    impl std::fmt::Display for Coded {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "SQLSTATE {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Coded {}
+
+    impl sea_orm::sqlx::error::DatabaseError for Coded {
+        fn message(&self) -> &str {
+            "from the test"
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sea_orm::sqlx::error::ErrorKind {
+            sea_orm::sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn failed(code: &'static str) -> DbErr {
+        let error = sea_orm::sqlx::Error::Database(Box::new(Coded(code)));
+        DbErr::Exec(sea_orm::RuntimeErr::SqlxError(Arc::new(error)))
+    }
+
+    #[tokio::test]
+    async fn a_conflicting_write_is_run_again_a_bounded_number_of_times() {
+        let runs = AtomicU32::new(0);
+        // Two conflicts, then success: the caller sees the success.
+        let result: Result<&str, &str> = retry_conflicts(
+            || async {
+                let run = runs.fetch_add(1, Ordering::SeqCst) + 1;
+                if run < 3 {
+                    Err("conflict")
+                } else {
+                    Ok("written")
+                }
+            },
+            |err| *err == "conflict",
+        )
+        .await;
+        assert_eq!((result, runs.load(Ordering::SeqCst)), (Ok("written"), 3));
+
+        // Conflicts every time: given up after WRITE_ATTEMPTS runs, the conflict returned.
+        runs.store(0, Ordering::SeqCst);
+        let result: Result<(), &str> = retry_conflicts(
+            || async {
+                runs.fetch_add(1, Ordering::SeqCst);
+                Err("conflict")
+            },
+            |err| *err == "conflict",
+        )
+        .await;
+        assert_eq!(
+            (result, runs.load(Ordering::SeqCst)),
+            (Err("conflict"), WRITE_ATTEMPTS)
+        );
+
+        // As the database reports them: a deadlock is run again, a constraint
+        // violation is returned at once (running a bad write again cannot help).
+        for (code, expected_runs) in [
+            ("40P01", WRITE_ATTEMPTS),
+            ("40001", WRITE_ATTEMPTS),
+            ("23505", 1),
+        ] {
+            runs.store(0, Ordering::SeqCst);
+            let result: Result<(), DbErr> = retry_conflicts(
+                || async {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    Err(failed(code))
+                },
+                is_conflict,
+            )
+            .await;
+            assert!(result.is_err());
+            assert_eq!(runs.load(Ordering::SeqCst), expected_runs, "{code}");
         }
     }
 }

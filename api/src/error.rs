@@ -35,8 +35,10 @@ pub enum ErrorCode {
     /// The caller's organisation has used up its request budget; retry after the
     /// `Retry-After` header's seconds.
     RateLimited,
-    /// Every database connection is busy serving other requests (the database itself
-    /// is up): HTTP 503 with `Retry-After`. Not an outage, and never taken for one.
+    /// The hub is busy (the database itself is up): every database connection, or
+    /// every slot of the caller's organisation, is in use, or a write kept meeting
+    /// concurrent writes to the same rows. HTTP 503 with `Retry-After`. Not an outage,
+    /// and never taken for one.
     Overloaded,
 }
 
@@ -113,6 +115,14 @@ pub enum Error {
     /// `DATABASE_ACQUIRE_TIMEOUT_MS`. The client may retry after `Retry-After`.
     #[error("the hub is busy; retry in a second")]
     Overloaded,
+    /// `OVERLOADED`, HTTP 503: the write was rolled back because it deadlocked with, or
+    /// could not be serialised after, concurrent writes to the same rows (the sync
+    /// writes were already retried inside the hub). Nothing of it was written; the
+    /// same call retried later will succeed.
+    #[error(
+        "the write met concurrent writes to the same rows and was rolled back; nothing was written, retry it"
+    )]
+    Conflict,
     /// `INTERNAL_SERVER_ERROR`: anything else from the database. Logged when it happens (see the
     /// `From<DbErr>` impl), never shown.
     #[error("internal error")]
@@ -159,6 +169,10 @@ impl From<sea_orm::DbErr> for Error {
                 tracing::warn!(error = %err, "database statement stopped by its timeout");
                 Error::Timeout
             }
+            DbFailure::Conflict => {
+                tracing::warn!(error = %err, "write rolled back by a conflict with concurrent writes");
+                Error::Conflict
+            }
             DbFailure::Other => {
                 tracing::error!(error = %err, "database error");
                 Error::Database
@@ -180,6 +194,10 @@ pub enum DbFailure {
     /// the database is down is left to `db::Health`, which pings on a connection of
     /// its own.
     Saturated,
+    /// The transaction was rolled back because it deadlocked with another or could
+    /// not be serialised with concurrent ones: nothing is wrong with it, and run again
+    /// it will (almost always) go through.
+    Conflict,
     /// Anything else: a bug, a constraint, a type mismatch.
     Other,
 }
@@ -216,6 +234,8 @@ impl DbFailure {
             return match code {
                 // query_canceled (statement_timeout), lock_not_available (lock_timeout)
                 "57014" | "55P03" => DbFailure::Timeout,
+                // serialization_failure, deadlock_detected
+                "40001" | "40P01" => DbFailure::Conflict,
                 // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
                 "57P01" | "57P02" | "57P03" | "53300" => DbFailure::Unavailable,
                 // connection_exception and its subclasses
@@ -223,8 +243,12 @@ impl DbFailure {
                 _ => DbFailure::Other,
             };
         }
-        // SQLITE_BUSY and SQLITE_LOCKED in any extended form: the busy timeout ran out.
+        // SQLITE_BUSY_SNAPSHOT: a transaction that read tried to write after another
+        // had committed since (the busy handler is not called: waiting cannot help, a
+        // fresh transaction will). Any other SQLITE_BUSY or SQLITE_LOCKED comes after
+        // the busy timeout has been waited out, so it is a timeout, not retried.
         match code.parse::<i32>() {
+            Ok(517) => DbFailure::Conflict,
             Ok(n) if matches!(n & 0xff, 5 | 6) => DbFailure::Timeout,
             _ => DbFailure::Other,
         }
@@ -245,7 +269,7 @@ impl Error {
             Error::NotFound(_) => ErrorCode::NotFound,
             Error::Unavailable | Error::Timeout => ErrorCode::Unavailable,
             Error::RateLimited { .. } => ErrorCode::RateLimited,
-            Error::Overloaded => ErrorCode::Overloaded,
+            Error::Overloaded | Error::Conflict => ErrorCode::Overloaded,
             Error::Database | Error::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -314,9 +338,17 @@ mod tests {
         assert_eq!(DbFailure::of_code("57014"), DbFailure::Timeout);
         assert_eq!(DbFailure::of_code("57P01"), DbFailure::Unavailable);
         assert_eq!(DbFailure::of_code("08006"), DbFailure::Unavailable);
-        // SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED
-        for busy in ["5", "517", "6"] {
+        // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_BUSY_TIMEOUT: the busy timeout was waited out
+        for busy in ["5", "6", "773"] {
             assert_eq!(DbFailure::of_code(busy), DbFailure::Timeout, "{busy}");
+        }
+        // deadlock_detected, serialization_failure, SQLITE_BUSY_SNAPSHOT
+        for conflict in ["40P01", "40001", "517"] {
+            assert_eq!(
+                DbFailure::of_code(conflict),
+                DbFailure::Conflict,
+                "{conflict}"
+            );
         }
         // unique_violation, SQLITE_CONSTRAINT_UNIQUE
         assert_eq!(DbFailure::of_code("23505"), DbFailure::Other);

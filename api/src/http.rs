@@ -49,6 +49,7 @@ use crate::admission::{self, Admission};
 use crate::auth::{AuthError, Verifier};
 use crate::budget::{self, Budget};
 use crate::cache::{Cached, Key, KeyParts, Lookup, ResponseCache, Snapshot, Tier, document_hash};
+use crate::concurrency::{ConcurrencyLimiter, Slot};
 use crate::config::{InspectionCycle, Limits};
 use crate::db::{self, Health};
 use crate::error::{DbFailure, Error, ErrorCode};
@@ -76,6 +77,8 @@ pub struct AppState {
     pub pupil_key_secret: Option<Arc<[u8]>>,
     pub health: Health,
     pub rate_limiter: RateLimiter,
+    /// Requests each organisation may run at once (`MAX_CONCURRENT_REQUESTS_PER_ORG`).
+    pub concurrency: ConcurrencyLimiter,
     /// Whether introspection queries and GraphiQL are served (`GRAPHQL_INTROSPECTION`).
     pub introspection: bool,
     /// Whether `_service { sdl }` is served to every caller (`FEDERATION_SDL_PUBLIC`);
@@ -176,22 +179,59 @@ fn unavailable_answer(body: Bytes) -> Response {
     json_response(StatusCode::SERVICE_UNAVAILABLE, headers, body)
 }
 
-/// [`busy`] for a request the engine ran: its errors are already in the metrics
-/// (`finish`), so the response does not carry its code for `observe` to count again.
-async fn busy_after_execution(state: &AppState) -> Response {
-    let mut response = busy(state).await;
+/// [`busy`] for a request the engine ran, whose `OVERLOADED` error says why in
+/// `message` (a full pool, or a write rolled back by concurrent ones): its errors are
+/// already in the metrics (`finish`), so the response does not carry its code for
+/// `observe` to count again.
+async fn busy_after_execution(state: &AppState, message: &str) -> Response {
+    let mut response = if state.health.confirm().await {
+        overloaded_because(message)
+    } else {
+        unavailable()
+    };
     response.extensions_mut().remove::<ErrorCode>();
     response
 }
 
+/// The message of the first `OVERLOADED` error among `errors`, if any.
+fn overloaded_message<'a>(
+    mut errors: impl Iterator<Item = &'a async_graphql::ServerError>,
+) -> Option<&'a str> {
+    errors
+        .find(|e| has_code(e, ErrorCode::Overloaded))
+        .map(|e| e.message.as_str())
+}
+
 /// `503` with `Retry-After` and `OVERLOADED`.
 fn overloaded() -> Response {
-    let mut response = refusal(&Error::Overloaded);
+    overloaded_because(&Error::Overloaded.to_string())
+}
+
+/// [`overloaded`] saying why.
+fn overloaded_because(message: &str) -> Response {
+    let mut response = error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Overloaded,
+        message,
+    );
     response.headers_mut().insert(
         header::RETRY_AFTER,
         HeaderValue::from(OVERLOADED_RETRY_AFTER_SECS),
     );
     response
+}
+
+/// A slot among the requests the caller's organisation may run at once, or the
+/// `OVERLOADED` answer when none came free in time: the caller is sending more than
+/// its share, which is overload, not an outage (the database is not asked).
+async fn enter(state: &AppState, key: &BucketKey) -> Result<Slot, Response> {
+    match state.concurrency.enter(key).await {
+        Ok(slot) => Ok(slot),
+        Err(_) => {
+            tracing::warn!("request refused: its organisation has every slot in use");
+            Err(overloaded())
+        }
+    }
 }
 
 /// Request id, span, one log line, and the HTTP metrics, for every request.
@@ -429,9 +469,9 @@ async fn look_up(
     }
     let mark = state.cache.mark();
     let snapshot = match state.admission.recall(identity.as_ref()) {
-        Some(access) => {
+        Some((access, scope_stored)) => {
             let key = cache_key(state, &access, request);
-            match state.cache.lookup(&key, mark).await {
+            match state.cache.lookup(&key, mark, scope_stored).await {
                 Lookup::Confirmed(snapshot, hit) => {
                     return Ok(Found {
                         access,
@@ -616,10 +656,13 @@ async fn graphql_post(State(state): State<Shared>, request: Request) -> Response
     }
     match batch {
         BatchRequest::Single(request) => single(&state, identity, request, Transport::Post).await,
-        BatchRequest::Batch(requests) => match authorise(&state, identity).await {
-            Ok((access, _)) => execute_batch(&state, access, requests).await,
-            Err(response) => response,
-        },
+        BatchRequest::Batch(requests) => {
+            let organisation = BucketKey::of(identity.as_ref());
+            match authorise(&state, identity).await {
+                Ok((access, _)) => execute_batch(&state, &organisation, access, requests).await,
+                Err(response) => response,
+            }
+        }
     }
 }
 
@@ -726,6 +769,7 @@ async fn single(
     if request.query.trim().is_empty() {
         return bad_request("the request has no `query`");
     }
+    let organisation = BucketKey::of(identity.as_ref());
     let Found {
         access,
         snapshot,
@@ -760,6 +804,10 @@ async fn single(
     if !state.health.is_up() {
         return unavailable();
     }
+    let _slot = match enter(state, &organisation).await {
+        Ok(slot) => slot,
+        Err(response) => return response,
+    };
     let parsed = request.parsed_query().is_ok();
     let budget = Budget::new(state.limits.max_statements);
     let context = context(state, access, &budget);
@@ -785,12 +833,8 @@ async fn single(
     if unavailable {
         state.health.recheck();
     }
-    if response
-        .errors
-        .iter()
-        .any(|e| has_code(e, ErrorCode::Overloaded))
-    {
-        return busy_after_execution(state).await;
+    if let Some(message) = overloaded_message(response.errors.iter()) {
+        return busy_after_execution(state, message).await;
     }
     let body = match budget::to_json(&response, state.limits.max_answer_bytes) {
         Ok(body) => Bytes::from(body),
@@ -869,6 +913,7 @@ impl<T> Drop for AbortOnDrop<T> {
 /// A batch runs uncached: each operation gets its own context, all share one scope.
 async fn execute_batch(
     state: &AppState,
+    organisation: &BucketKey,
     access: Access,
     mut requests: Vec<async_graphql::Request>,
 ) -> Response {
@@ -883,6 +928,10 @@ async fn execute_batch(
     if !state.health.is_up() {
         return unavailable();
     }
+    let _slot = match enter(state, organisation).await {
+        Ok(slot) => slot,
+        Err(response) => return response,
+    };
     // One budget for the whole batch: a batch is one request.
     let budget = Budget::new(state.limits.max_statements);
     let mut operations = Vec::with_capacity(requests.len());
@@ -916,12 +965,10 @@ async fn execute_batch(
         BatchResponse::Single(response) => std::slice::from_ref(response),
         BatchResponse::Batch(responses) => responses.as_slice(),
     };
-    if responses
-        .iter()
-        .flat_map(|response| &response.errors)
-        .any(|e| has_code(e, ErrorCode::Overloaded))
+    if let Some(message) =
+        overloaded_message(responses.iter().flat_map(|response| &response.errors))
     {
-        return busy_after_execution(state).await;
+        return busy_after_execution(state, message).await;
     }
     let unavailable = responses
         .iter()

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod budget;
 pub mod cache;
 pub mod cli;
+pub mod concurrency;
 pub mod config;
 pub mod db;
 pub mod digest;

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use crate::admission::Admission;
 use crate::auth::Verifier;
 use crate::cache::ResponseCache;
+use crate::concurrency::ConcurrencyLimiter;
 use crate::config::Config;
 use crate::db::Health;
 use crate::http::{AppState, router};
@@ -106,6 +107,10 @@ impl Application {
         let state = AppState {
             health: Health::watch(probe, metrics.clone()),
             rate_limiter,
+            concurrency: ConcurrencyLimiter::new(
+                config.max_concurrent_per_org,
+                config.db_acquire_timeout,
+            ),
             introspection: config.introspection,
             sdl_public: config.sdl_public,
             cors: config.cors.clone(),

@@ -34,12 +34,14 @@ const LAYERS: &[(&str, &str, &[&str])] = &[
     (
         "infrastructure",
         "settings, keys, metrics, a request's work budget, the database, the response \
-         cache (which knows nothing of policy), rate limiting and the audit log",
+         cache (which knows nothing of policy), rate and concurrency limits and the \
+         audit log",
         &[
             "config",
             "keys",
             "telemetry",
             "budget",
+            "concurrency",
             "db",
             "cache",
             "ratelimit",

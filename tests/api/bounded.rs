@@ -382,3 +382,74 @@ async fn answers_over_the_redis_entry_limit_stay_in_memory() {
     assert_eq!(x_cache(&b, &small).await, "hit");
     assert_eq!(x_cache(&b, &large).await, "miss");
 }
+
+#[tokio::test]
+async fn one_organisation_cannot_take_the_whole_pool() {
+    let hub = TestHub::spawn_with(&[
+        ("MAX_CONCURRENT_REQUESTS_PER_ORG", "1"),
+        ("DATABASE_MAX_CONNECTIONS", "4"),
+        ("DATABASE_ACQUIRE_TIMEOUT_MS", "200"),
+        ("DATABASE_STATEMENT_TIMEOUT_MS", "60000"),
+        ("REQUEST_TIMEOUT_MS", "60000"),
+        ("CACHE_TTL_SECONDS", "0"),
+    ])
+    .await;
+    let provider = hub.token_for("LOCAL_AUTHORITY:850", "LA_OFFICER");
+    let other = hub.token_for("LOCAL_AUTHORITY:852", "LA_OFFICER");
+    for token in [&provider, &other] {
+        hub.query(Some(token), "{ me { roles } }", json!({})).await;
+    }
+    let lock = WriteLock::take(&hub).await;
+    // Hampshire's one request in flight: a write waiting for the lock.
+    let writer = {
+        let client = hub.client.clone();
+        let url = format!("{}/graphql", hub.address);
+        let body = json!({ "query": "mutation($input: NewSharingAgreement!) { createSharingAgreement(input: $input) { id } }",
+            "variables": { "input": {
+                "provider": "LOCAL_AUTHORITY:850", "consumer": "LOCAL_AUTHORITY:852",
+                "accessLevel": "SCHOOL", "purpose": "joint inclusion review",
+                "validFrom": "2020-01-01", "validTo": "2099-12-31" } } });
+        let provider = provider.clone();
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(provider)
+                .json(&body)
+                .send()
+                .await
+                .expect("send")
+                .status()
+        })
+    };
+    let mut held = 0;
+    while held < 3 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let in_use = hub.metric("hub_db_pool_in_use_connections").await;
+        held = if in_use >= 1.0 { held + 1 } else { 0 };
+    }
+    let indicators = json!({ "query": "{ indicators { code } }" });
+    // Hampshire's next request finds its organisation's one slot taken: told to retry,
+    // while the pool has connections to spare.
+    let response = hub.post_graphql(Some(&provider), &indicators).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"].to_str().unwrap(), "1");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(code(&body), "OVERLOADED", "{body}");
+    // Southampton and anonymous callers have slots of their own, and the database is
+    // not taken for down.
+    for token in [Some(other.as_str()), None] {
+        let body = hub.query(token, "{ indicators { code } }", json!({})).await;
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    assert_eq!(hub.get("/readyz").await.status(), 200);
+    assert_eq!(hub.metric("hub_db_up").await, 1.0);
+    lock.release().await;
+    assert_eq!(writer.await.expect("writer"), 200);
+    let body = hub
+        .query(Some(&provider), "{ indicators { code } }", json!({}))
+        .await;
+    assert!(
+        body["errors"].is_null(),
+        "Hampshire's slot is free again: {body}"
+    );
+}

@@ -258,9 +258,11 @@ async fn a_dead_redis_port_costs_nothing_but_the_cache() {
     let token = hub.token_for("LOCAL_AUTHORITY:852", "LA_OFFICER");
     let reference = TestHub::spawn_with(&[("CACHE_TTL_SECONDS", "0")]).await;
     let (_, expected) = send(&reference, Some(&token), &dashboard_body()).await;
-    for _ in 0..3 {
+    // The first answer comes from the database; the in-process tier then serves it
+    // (Redis never confirms memory, so only within CACHE_REDIS_DOWN_MAX_AGE_SECONDS).
+    for expected_cache in ["miss", "hit", "hit"] {
         let (cache, body) = send(&hub, Some(&token), &dashboard_body()).await;
-        assert_eq!(cache, "miss");
+        assert_eq!(cache, expected_cache);
         assert_eq!(body, expected);
     }
     assert_eq!(hub.metric("hub_cache_redis_up").await, 0.0);
@@ -490,4 +492,139 @@ async fn named_and_anonymous_queries_are_both_cached() {
         assert_eq!(send(&hub, Some(&token), &body).await.0, "miss", "{body}");
         assert_eq!(send(&hub, Some(&token), &body).await.0, "hit", "{body}");
     }
+}
+
+/// The in-process tier carries the hub through a Redis outage: what it stored within
+/// `CACHE_REDIS_DOWN_MAX_AGE_SECONDS` is served without the database, older answers are
+/// computed again (and kept for as long), and nothing is older than that setting.
+#[tokio::test]
+async fn killing_redis_keeps_recent_in_process_answers_serving() {
+    if redis_url("killing_redis_keeps_recent_in_process_answers_serving").is_none() {
+        return;
+    }
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mut server = RedisServer::start(port);
+    let url = format!("redis://127.0.0.1:{}", server.port);
+    let hub = TestHub::spawn_with(&[
+        ("REDIS_URL", url.as_str()),
+        ("CACHE_REDIS_DOWN_MAX_AGE_SECONDS", "2"),
+    ])
+    .await;
+    hub.wait_for_redis().await;
+    let token = hub.token_for("LOCAL_AUTHORITY:852", "LA_OFFICER");
+    let (_, expected) = send(&hub, Some(&token), &dashboard_body()).await;
+    assert_eq!(send(&hub, Some(&token), &dashboard_body()).await.0, "hit");
+
+    server.stop();
+    for _ in 0..100 {
+        if hub.metric("hub_cache_redis_up").await == 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(hub.metric("hub_cache_redis_up").await, 0.0);
+    // Within the age limit: hits from memory, no SQL at all (the caller's scope too is
+    // remembered).
+    let statements = hub.statements().await;
+    for _ in 0..5 {
+        let (cache, body) = send(&hub, Some(&token), &dashboard_body()).await;
+        assert_eq!((cache.as_str(), &body), ("hit", &expected));
+    }
+    assert_eq!(hub.statements().await, statements, "served from memory");
+    // Past it: computed again from the database, then served from memory again.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (cache, body) = send(&hub, Some(&token), &dashboard_body()).await;
+    assert_eq!((cache.as_str(), &body), ("miss", &expected));
+    assert_eq!(send(&hub, Some(&token), &dashboard_body()).await.0, "hit");
+    // A write through this instance still invalidates its memory at once.
+    let agent = hub.token_for("LOCAL_AUTHORITY:852", "SYNC_AGENT");
+    let written = hub
+        .query(
+            Some(&agent),
+            "mutation($input: UpsertObservationsInput!) { upsertObservations(input: $input) { run { rowsWritten } } }",
+            json!({ "input": { "rows": [{ "indicatorCode": "attendance_rate", "period": "2031/32",
+                "level": "LA", "areaCode": "852", "pupilGroup": "ALL",
+                "numerator": 900, "denominator": 1000 }] } }),
+        )
+        .await;
+    assert!(written.get("errors").is_none(), "{written}");
+    assert_eq!(send(&hub, Some(&token), &dashboard_body()).await.0, "miss");
+
+    let _server = RedisServer::start(port);
+    hub.wait_for_redis().await;
+    send(&hub, Some(&token), &dashboard_body()).await;
+    assert_eq!(send(&hub, Some(&token), &dashboard_body()).await.0, "hit");
+}
+
+/// A Redis that stalls (here a script that runs for 300 ms, longer than the command
+/// timeout but shorter than the hub's ping) costs the requests that met the stall
+/// their Redis lookups, not everyone's cache: in-process hits go on, and Redis is
+/// never taken for down.
+#[tokio::test]
+async fn a_slow_redis_is_skipped_per_request_not_taken_for_down() {
+    if redis_url("a_slow_redis_is_skipped_per_request_not_taken_for_down").is_none() {
+        return;
+    }
+    // A Redis of its own: stalling the shared one would stall every other test's hubs.
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let _server = RedisServer::start(port);
+    let redis = format!("redis://127.0.0.1:{port}");
+    let hub = TestHub::spawn_with(&[
+        ("REDIS_URL", redis.as_str()),
+        ("CACHE_REDIS_TIMEOUT_MS", "100"),
+        // The ping waits four times the command timeout: 400 ms < the stall.
+        ("CACHE_REDIS_DOWN_MAX_AGE_SECONDS", "30"),
+    ])
+    .await;
+    hub.wait_for_redis().await;
+    let token = hub.token_for("LOCAL_AUTHORITY:852", "LA_OFFICER");
+    let (_, expected) = send(&hub, Some(&token), &dashboard_body()).await;
+    assert_eq!(send(&hub, Some(&token), &dashboard_body()).await.0, "hit");
+    let errors_before = hub.metric("hub_cache_redis_errors_total").await;
+
+    let client = redis::Client::open(redis.as_str()).expect("Redis URL");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to Redis");
+    let stall = tokio::spawn(async move {
+        let busy = r"local t = redis.call('TIME')
+local start = t[1] * 1000000 + t[2]
+repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - start > tonumber(ARGV[1])
+return 1";
+        let _: redis::RedisResult<i64> = redis::cmd("EVAL")
+            .arg(busy)
+            .arg(0)
+            .arg(300_000)
+            .query_async(&mut conn)
+            .await;
+    });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let started = std::time::Instant::now();
+    let (cache, body) = send(&hub, Some(&token), &dashboard_body()).await;
+    assert_eq!(
+        (cache.as_str(), &body),
+        ("hit", &expected),
+        "memory kept serving"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(280),
+        "{:?}",
+        started.elapsed()
+    );
+    stall.await.expect("the stall ended");
+    assert!(hub.metric("hub_cache_redis_errors_total").await > errors_before);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        hub.metric("hub_cache_redis_up").await,
+        1.0,
+        "never taken for down"
+    );
+    assert_eq!(send(&hub, Some(&token), &dashboard_body()).await.0, "hit");
 }

@@ -255,3 +255,107 @@ async fn postgres_restarted_during_a_stream_of_requests() {
     );
     assert_eq!(hub.get("/healthz").await.status(), 200);
 }
+
+const UPSERT: &str = r#"mutation($input: UpsertObservationsInput!) {
+  upsertObservations(input: $input) { run { rowsWritten } } }"#;
+
+/// One school figure of `urn` for 2031/32 with `numerator`, under `key`.
+fn figure(urn: i64, key: &str, numerator: i64) -> Value {
+    json!({ "input": { "idempotencyKey": key, "rows": [{
+        "indicatorCode": "suspension_rate", "period": "2031/32", "level": "SCHOOL",
+        "areaCode": urn.to_string(), "pupilGroup": "ALL",
+        "numerator": numerator, "denominator": 200 }] } })
+}
+
+#[tokio::test]
+async fn a_sync_call_that_deadlocks_is_run_again_and_succeeds() {
+    let test = "a_sync_call_that_deadlocks_is_run_again_and_succeeds";
+    let hub = TestHub::spawn().await;
+    if !hub.database_url.starts_with("postgres") {
+        // SQLite has one writer at a time: writes queue, they cannot deadlock.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {test}: a deadlock needs PostgreSQL (DATABASE_URL=postgres://…)"
+        );
+        return;
+    }
+    let agent = hub.token_for("LOCAL_AUTHORITY:852", "SYNC_AGENT");
+    let schools = hub
+        .query(
+            None,
+            r#"{ schools(filter: { laCode: "852", establishmentType: COMMUNITY }, first: 1) { edges { node { urn } } } }"#,
+            json!({}),
+        )
+        .await;
+    let urn = schools["data"]["schools"]["edges"][0]["node"]["urn"]
+        .as_i64()
+        .expect("a community school");
+    let first = hub
+        .query(Some(&agent), UPSERT, figure(urn, "deadlock-1", 7))
+        .await;
+    assert!(first.get("errors").is_none(), "{first}");
+
+    // The test's transaction locks the figure's row; the hub's call then takes the
+    // change-feed counter and waits for the row; the test then asks for the counter:
+    // a deadlock. The test waits ten seconds before looking for one and the hub's
+    // session the default second, so PostgreSQL breaks it by rolling the hub's back.
+    let mut options = ConnectOptions::new(hub.database_url.clone());
+    options.max_connections(1).min_connections(1);
+    let other = Database::connect(options).await.expect("connect");
+    for statement in [
+        "SET deadlock_timeout = '10s'",
+        "BEGIN",
+        "UPDATE observation SET numerator = numerator WHERE period = '2031/32'",
+    ] {
+        other.execute_unprepared(statement).await.expect(statement);
+    }
+    let call = {
+        let (client, url, agent) = (
+            hub.client.clone(),
+            format!("{}/graphql", hub.address),
+            agent.clone(),
+        );
+        let body = json!({ "query": UPSERT, "variables": figure(urn, "deadlock-2", 8) });
+        tokio::spawn(async move {
+            let response = client
+                .post(url)
+                .bearer_auth(agent)
+                .json(&body)
+                .send()
+                .await
+                .expect("answered");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.expect("JSON"))
+        })
+    };
+    let waiting = "SELECT COUNT(*) FROM pg_stat_activity \
+                   WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    let mut tries = 0;
+    while hub.scalar(waiting).await < 1 {
+        tries += 1;
+        assert!(tries < 200, "the hub's call never waited for the row");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    other
+        .execute_unprepared("UPDATE feed_sequence SET value = value")
+        .await
+        .expect("the hub's transaction, not the test's, is the one rolled back");
+    other
+        .execute_unprepared("ROLLBACK")
+        .await
+        .expect("rollback");
+
+    let (status, body) = call.await.expect("no panic");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.get("errors").is_none(),
+        "run again after the deadlock: {body}"
+    );
+    assert_eq!(body["data"]["upsertObservations"]["run"]["rowsWritten"], 1);
+    assert_eq!(
+        hub.scalar("SELECT CAST(numerator AS BIGINT) FROM observation WHERE period = '2031/32'")
+            .await,
+        8
+    );
+}

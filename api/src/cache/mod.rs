@@ -27,10 +27,21 @@
 //! writer's client already reads through another instance), so each write also bumps a
 //! global generation that travels in its message: a request reads that one counter
 //! (a tiny `GET`, pipelined with its Redis lookup) and trusts memory only if this
-//! instance has applied every invalidation up to it. Otherwise — a message in flight, Redis unreachable, the
-//! subscription not yet live — the request skips memory (the Redis tier, checked by
-//! versions, or the database answer instead). After a gap in the subscription the
-//! in-process tier is emptied before it is trusted again, and writes made while Redis
+//! instance has applied every invalidation up to it. With a message in flight the
+//! request skips memory (the Redis tier, checked by versions, or the database answer
+//! instead).
+//!
+//! **Redis down or slow.** When the generation cannot be read at all — Redis
+//! unreachable, the subscription not yet live, or Redis too slow for this request —
+//! this instance cannot know what other instances invalidated, and skipping memory
+//! would send every request to the database just when the in-process tier is needed
+//! most (it once cut throughput a hundredfold). The rule instead: memory stored less
+//! than `CACHE_REDIS_DOWN_MAX_AGE_SECONDS` ago is served (entries, and remembered
+//! scopes through [`Snapshot::serves`]), and answers computed meanwhile are kept. An
+//! answer served is then at most that old, so at most that far behind another
+//! instance's writes; this instance's own writes invalidate its memory at once. After
+//! a gap in the subscription the in-process tier is emptied before it is trusted
+//! fully again, and writes made while Redis
 //! was away are published first thing on reconnection. The gaps left are partitions:
 //! while one instance is cut off from Redis and the others are not, its writes reach
 //! them only when it reconnects (or never, if it dies first; their entries for those
@@ -42,7 +53,7 @@
 //! generation counter, and the Redis generation checked by the store script.
 //!
 //! **Fail-open.** Redis errors and timeouts count as misses: the request is answered
-//! from the database, one warning is logged per outage, `hub_cache_redis_up` drops to 0,
+//! from recent memory or the database, one warning is logged per outage, `hub_cache_redis_up` drops to 0,
 //! and a background task reconnects.
 
 mod key;
@@ -51,7 +62,7 @@ mod redis_tier;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use sha2::{Digest, Sha256};
@@ -158,28 +169,51 @@ impl Hints {
     }
 }
 
-/// Taken when a request starts (see [`ResponseCache::snapshot`]): whether memory may
+/// Taken when a request starts (see [`ResponseCache::snapshot`]): how far memory may
 /// be used for it, and the generations an answer must still see to be stored.
 #[derive(Clone, Copy, Debug)]
 pub struct Snapshot {
-    memory_trusted: bool,
+    memory: Memory,
     local: u64,
     redis: Option<u64>,
 }
 
+/// How far a request may use what this instance keeps in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Memory {
+    /// Every invalidation is known to have been applied: all of it.
+    Trusted,
+    /// Redis could not say whether every invalidation has been applied (it is down or
+    /// slow): what was stored at or after this instant, so that nothing served is
+    /// older than `CACHE_REDIS_DOWN_MAX_AGE_SECONDS`. Answers computed now may be kept.
+    Since(Instant),
+    /// None of it: an invalidation is in flight, or the cache is off.
+    Untrusted,
+}
+
 impl Snapshot {
-    /// Whether state kept in memory (entries, and [`Dependent`]s such as remembered
-    /// scopes) may be used for this request.
-    pub fn memory_trusted(&self) -> bool {
-        self.memory_trusted
+    /// Whether state kept in memory at `stored` (an entry, or what a [`Dependent`] such
+    /// as the remembered scopes holds) may be used for this request.
+    pub fn serves(&self, stored: Instant) -> bool {
+        match self.memory {
+            Memory::Trusted => true,
+            Memory::Since(cutoff) => stored >= cutoff,
+            Memory::Untrusted => false,
+        }
+    }
+
+    /// Whether what this request reads from the database may be kept in memory.
+    fn may_keep(&self) -> bool {
+        self.memory != Memory::Untrusted
     }
 }
 
 /// Memory kept outside the cache that is built from data under some tags (the
 /// remembered scopes of `admission`). The cache knows it only through this trait: it is
 /// forgotten whenever one of its tags is invalidated — on this instance, or on another
-/// through pub/sub — and whenever memory is emptied, so it is never trusted longer than
-/// the answers beside it. See [`ResponseCache::attach`] and
+/// through pub/sub — and whenever memory is emptied, and its holder asks
+/// [`Snapshot::serves`] with the time each value was kept, so it is never trusted
+/// longer than the answers beside it. See [`ResponseCache::attach`] and
 /// [`ResponseCache::keep_if_current`].
 pub trait Dependent: Send + Sync {
     /// Whether an invalidation of `tag` makes what it holds stale.
@@ -210,6 +244,8 @@ pub enum Lookup {
 
 struct LocalEntry {
     cached: Cached,
+    /// When it was stored (see [`Memory::Since`]).
+    stored: Instant,
     /// Each tag with its in-process version when stored.
     tags: Vec<(String, u64)>,
 }
@@ -228,6 +264,8 @@ impl Versions {
 
 pub(crate) struct Inner {
     ttl: Duration,
+    /// `CACHE_REDIS_DOWN_MAX_AGE_SECONDS` (see [`Memory::Since`]).
+    redis_down_max_age: Duration,
     settings: String,
     local: Option<moka::sync::Cache<Key, Arc<LocalEntry>>>,
     /// Held for reading while checking and inserting, for writing while invalidating,
@@ -284,6 +322,7 @@ impl ResponseCache {
         };
         let inner = Arc::new(Inner {
             ttl: config.ttl,
+            redis_down_max_age: config.redis_down_max_age,
             settings,
             local,
             versions: RwLock::new(Versions::default()),
@@ -327,12 +366,12 @@ impl ResponseCache {
     }
 
     /// Runs `keep` — which stores, in a [`Dependent`], something read from the
-    /// database under `snapshot` — only if memory was trusted for the snapshot and
+    /// database under `snapshot` — only if memory may be kept for the snapshot and
     /// nothing has been invalidated since; under the lock invalidations take, so none
     /// can land between the check and the store and leave a stale value behind.
     pub fn keep_if_current(&self, snapshot: &Snapshot, keep: impl FnOnce()) {
         let inner = &self.inner;
-        if snapshot.memory_trusted
+        if snapshot.may_keep()
             && let Ok(_versions) = inner.versions.read()
             && inner.generation.load(Ordering::Acquire) == snapshot.local
         {
@@ -360,12 +399,12 @@ impl ResponseCache {
         self.inner.finish(mark, generation)
     }
 
-    /// Looks a key worked out from memory (a remembered scope, or none for an
-    /// anonymous caller) up, and takes the request's snapshot, in at most one Redis
-    /// round trip: the generation read is pipelined with the entry's check, or sent
-    /// alone when memory holds the answer. The answer stands only if the snapshot
-    /// says memory, read since `mark`, could be trusted.
-    pub async fn lookup(&self, key: &Key, mark: Mark) -> Lookup {
+    /// Looks a key worked out from memory (a scope remembered since `scope_stored`, or
+    /// none for an anonymous caller) up, and takes the request's snapshot, in at most
+    /// one Redis round trip: the generation read is pipelined with the entry's check,
+    /// or sent alone when memory holds the answer. The answer stands only if the
+    /// snapshot says memory, read since `mark`, could be trusted for the scope.
+    pub async fn lookup(&self, key: &Key, mark: Mark, scope_stored: Option<Instant>) -> Lookup {
         let inner = &self.inner;
         if !self.enabled() {
             return Lookup::Unconfirmed(inner.finish(mark, None));
@@ -380,11 +419,13 @@ impl ResponseCache {
             },
         };
         let snapshot = inner.finish(mark, generation);
-        if !snapshot.memory_trusted {
+        let scope_served = scope_stored.is_none_or(|at| snapshot.serves(at));
+        if snapshot.memory == Memory::Untrusted || !scope_served {
             return Lookup::Unconfirmed(snapshot);
         }
+        let local = local.filter(|(_, stored)| snapshot.serves(*stored));
         let found = match (local, entry) {
-            (Some(cached), _) => Some((cached, Tier::Local)),
+            (Some((cached, _)), _) => Some((cached, Tier::Local)),
             (None, Some((cached, tags))) => {
                 inner.local_put(key, &cached, &tags, snapshot.local);
                 Some((cached, Tier::Redis))
@@ -400,8 +441,8 @@ impl ResponseCache {
         if !self.enabled() {
             return None;
         }
-        if snapshot.memory_trusted
-            && let Some(cached) = inner.local_get(key)
+        if let Some((cached, stored)) = inner.local_get(key)
+            && snapshot.serves(stored)
         {
             return inner.counted(Some((cached, Tier::Local)));
         }
@@ -409,7 +450,7 @@ impl ResponseCache {
             && snapshot.redis.is_some()
             && let Some((cached, tags)) = redis.get(key).await
         {
-            if snapshot.memory_trusted {
+            if snapshot.may_keep() {
                 inner.local_put(key, &cached, &tags, snapshot.local);
             }
             return inner.counted(Some((cached, Tier::Redis)));
@@ -424,7 +465,7 @@ impl ResponseCache {
         if !self.enabled() {
             return;
         }
-        if snapshot.memory_trusted {
+        if snapshot.may_keep() {
             inner.local_put(key, cached, tags, snapshot.local);
         }
         if let (Some(redis), Some(generation)) = (&inner.redis, snapshot.redis) {
@@ -487,18 +528,43 @@ impl ResponseCache {
 impl Inner {
     /// The snapshot of a request that marked `mark` and then read the Redis
     /// generation (`None` if there is no Redis or it could not be read).
+    ///
+    /// Memory is trusted without Redis (one instance), and with Redis when this
+    /// instance has applied every invalidation up to the generation read. A generation
+    /// ahead of what was applied is an invalidation in flight: memory is skipped. No
+    /// generation at all (Redis down, or too slow for this request) leaves this
+    /// instance unable to hear other instances' writes, and it serves what it stored
+    /// within `CACHE_REDIS_DOWN_MAX_AGE_SECONDS` ([`Memory::Since`]): the in-process
+    /// tier carries the hub through the outage, at most that far behind other
+    /// instances' writes (its own invalidate it at once, as always).
     fn finish(&self, mark: Mark, generation: Option<u64>) -> Snapshot {
         let unchanged = || self.generation.load(Ordering::Acquire) == mark.0;
-        let (memory_trusted, redis) = match (&self.redis, generation) {
-            _ if self.ttl.is_zero() => (false, None),
-            (None, _) => (true, None),
-            (Some(redis), Some(generation)) => {
-                (redis.caught_up(generation) && unchanged(), Some(generation))
+        let trusted_if = |ok: bool| {
+            if ok {
+                Memory::Trusted
+            } else {
+                Memory::Untrusted
             }
-            (Some(_), None) => (false, None),
+        };
+        let (memory, redis) = match (&self.redis, generation) {
+            _ if self.ttl.is_zero() => (Memory::Untrusted, None),
+            (None, _) => (Memory::Trusted, None),
+            (Some(redis), Some(generation)) => (
+                trusted_if(redis.caught_up(generation) && unchanged()),
+                Some(generation),
+            ),
+            (Some(_), None) => {
+                let cutoff = Instant::now().checked_sub(self.redis_down_max_age);
+                match cutoff {
+                    Some(cutoff) if !self.redis_down_max_age.is_zero() && unchanged() => {
+                        (Memory::Since(cutoff), None)
+                    }
+                    _ => (Memory::Untrusted, None),
+                }
+            }
         };
         Snapshot {
-            memory_trusted,
+            memory,
             local: mark.0,
             redis,
         }
@@ -513,12 +579,13 @@ impl Inner {
         found
     }
 
-    fn local_get(&self, key: &Key) -> Option<Cached> {
+    /// An entry whose tags are all current here, and when it was stored.
+    fn local_get(&self, key: &Key) -> Option<(Cached, Instant)> {
         let local = self.local.as_ref()?;
         let entry = local.get(key)?;
         let versions = self.versions.read().ok()?;
         if entry.tags.iter().all(|(tag, v)| versions.get(tag) == *v) {
-            Some(entry.cached.clone())
+            Some((entry.cached.clone(), entry.stored))
         } else {
             drop(versions);
             local.invalidate(key);
@@ -541,6 +608,7 @@ impl Inner {
             key.clone(),
             Arc::new(LocalEntry {
                 cached: cached.clone(),
+                stored: Instant::now(),
                 tags,
             }),
         );
@@ -674,27 +742,79 @@ mod tests {
         let cache = ResponseCache::new(&config, "test".into(), Metrics::new()).unwrap();
         let inner = &cache.inner;
         let tier = inner.redis.as_ref().expect("Redis configured");
+        let trusted = |snapshot: Snapshot| snapshot.memory == Memory::Trusted;
         tier.assume(false, 5);
         let mark = cache.mark();
-        assert!(
-            !inner.finish(mark, Some(5)).memory_trusted,
-            "not subscribed"
-        );
+        assert!(!trusted(inner.finish(mark, Some(5))), "not subscribed");
 
         tier.assume(true, 5);
-        assert!(inner.finish(mark, Some(5)).memory_trusted);
-        assert!(
-            !inner.finish(mark, Some(6)).memory_trusted,
+        assert!(trusted(inner.finish(mark, Some(5))));
+        assert_eq!(
+            inner.finish(mark, Some(6)).memory,
+            Memory::Untrusted,
             "a message in flight"
         );
-        assert!(!inner.finish(mark, None).memory_trusted, "Redis unreadable");
+        assert!(
+            matches!(inner.finish(mark, None).memory, Memory::Since(_)),
+            "Redis unreadable: recent memory only"
+        );
 
         inner.invalidate_local(&tags(&["agreements"]));
-        assert!(
-            !inner.finish(mark, Some(5)).memory_trusted,
+        assert_eq!(
+            inner.finish(mark, Some(5)).memory,
+            Memory::Untrusted,
             "invalidated since"
         );
-        assert!(inner.finish(cache.mark(), Some(5)).memory_trusted);
+        assert_eq!(inner.finish(mark, None).memory, Memory::Untrusted);
+        assert!(trusted(inner.finish(cache.mark(), Some(5))));
+    }
+
+    /// Redis down: the in-process tier goes on serving what it stored within
+    /// `CACHE_REDIS_DOWN_MAX_AGE_SECONDS`, and keeps what is answered meanwhile; with
+    /// the setting at 0 it serves nothing until Redis is back.
+    #[tokio::test]
+    async fn without_redis_only_recent_memory_is_served() {
+        for max_age in [Duration::from_millis(300), Duration::ZERO] {
+            let config = CacheConfig {
+                // Nothing listens there: the tier never connects.
+                redis_url: Some("redis://127.0.0.1:1".into()),
+                redis_down_max_age: max_age,
+                ..CacheConfig::default()
+            };
+            let cache = ResponseCache::new(&config, "test".into(), Metrics::new()).unwrap();
+            let start = cache.snapshot().await;
+            cache
+                .put(&key("k"), &start, &tags(&["register"]), &answer("x"))
+                .await;
+            let now = cache.snapshot().await;
+            let found = cache
+                .get(&key("k"), &now)
+                .await
+                .map(|(c, tier)| (c.body, tier));
+            if max_age.is_zero() {
+                assert_eq!(found, None, "memory skipped while Redis cannot confirm it");
+                continue;
+            }
+            assert_eq!(found, Some((Bytes::from("x"), Tier::Local)));
+            let Lookup::Confirmed(_, Some(_)) = cache.lookup(&key("k"), cache.mark(), None).await
+            else {
+                panic!("a recent entry is a hit on the one-round-trip path too");
+            };
+            tokio::time::sleep(max_age + Duration::from_millis(50)).await;
+            let later = cache.snapshot().await;
+            assert!(cache.get(&key("k"), &later).await.is_none(), "too old");
+            let Lookup::Confirmed(_, None) = cache
+                .lookup(&key("k"), cache.mark(), Some(Instant::now()))
+                .await
+            else {
+                panic!("an old entry is a miss");
+            };
+            let old_scope = Instant::now() - Duration::from_secs(1);
+            assert!(matches!(
+                cache.lookup(&key("k"), cache.mark(), Some(old_scope)).await,
+                Lookup::Unconfirmed(_)
+            ));
+        }
     }
 
     #[test]

@@ -3,9 +3,18 @@
 //!
 //! A background task owns the connection's life: it connects, publishes invalidations
 //! that were made while Redis was away, subscribes to the invalidation channel, and
-//! only then lets requests use Redis and the in-process tier. When the subscription
-//! ends or any command fails or times out, requests stop using Redis at once (no
-//! request waits on a dead server twice) and the task reconnects with backoff.
+//! only then lets requests use Redis and trust the in-process tier fully. When the
+//! subscription ends Redis is down: requests stop using it at once (no request waits
+//! on a dead server) and the task reconnects with backoff.
+//!
+//! **Slow is not down.** A command that fails or takes longer than
+//! `CACHE_REDIS_TIMEOUT_MS` is given up for the request that sent it — a miss, served
+//! from memory or the database — and the task is asked to look: it pings Redis on a
+//! connection of its own with a longer bound, and only if that fails too is Redis
+//! taken for down. A Redis that stalls for a moment (a slow command of someone else's,
+//! a fork for a snapshot) costs the requests that met the stall their Redis lookups,
+//! not everyone's cache for the seconds a reconnection takes: once, every timeout
+//! marked Redis down, and a stall under load became thousands of `503`s.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -79,8 +88,8 @@ pub(super) struct RedisTier {
     applied: AtomicU64,
     /// Tags invalidated while Redis was unreachable, published on reconnection.
     pending: Mutex<BTreeSet<String>>,
-    /// Wakes the background task to drop a connection that failed a command.
-    reset: Arc<Notify>,
+    /// Wakes the background task to check on Redis after a command failed or was slow.
+    check: Arc<Notify>,
     scripts: Scripts,
     metrics: Metrics,
 }
@@ -123,7 +132,7 @@ impl RedisTier {
             subscribed: AtomicBool::new(false),
             applied: AtomicU64::new(0),
             pending: Mutex::new(BTreeSet::new()),
-            reset: Arc::new(Notify::new()),
+            check: Arc::new(Notify::new()),
             scripts: Scripts {
                 check: Script::new(CHECK),
                 put: Script::new(PUT),
@@ -135,7 +144,7 @@ impl RedisTier {
 
     /// Starts the background task that keeps the connection and subscription alive.
     pub(super) fn start(&self, cache: Weak<Inner>) {
-        tokio::spawn(supervise(cache, self.reset.clone()));
+        tokio::spawn(supervise(cache, self.check.clone()));
     }
 
     pub(super) fn subscribed(&self) -> bool {
@@ -163,7 +172,8 @@ impl RedisTier {
         connections.get(i % connections.len().max(1)).cloned()
     }
 
-    /// Runs one command with the timeout; a failure marks Redis down.
+    /// Runs one command with the timeout; a failure is this request's miss, and asks
+    /// the background task to check whether Redis is down.
     async fn run<T>(
         &self,
         command: impl Future<Output = redis::RedisResult<T>>,
@@ -184,14 +194,54 @@ impl RedisTier {
 
     fn failed(&self, what: &str, error: &str) {
         self.metrics.cache_redis_errors.inc();
-        if self.subscribed.swap(false, Ordering::AcqRel) {
-            tracing::warn!(
-                operation = what,
-                error,
-                "Redis cache failed: answering from the database until it is back"
-            );
-            self.reset.notify_one();
+        tracing::debug!(
+            operation = what,
+            error,
+            "Redis command given up for this request"
+        );
+        self.check.notify_one();
+    }
+
+    /// Whether Redis still answers after a command failed: a ping with four times the
+    /// command timeout, then the invalidations that could not be published meanwhile.
+    /// False means it is down (or too slow to be of use) and the connection is renewed.
+    async fn still_answers(&self) -> bool {
+        let Some(mut conn) = self
+            .connections
+            .read()
+            .ok()
+            .and_then(|c| c.first().cloned())
+        else {
+            return false;
+        };
+        let command = redis::cmd("PING");
+        let ping = command.query_async::<String>(&mut conn);
+        if !matches!(
+            tokio::time::timeout(self.timeout * 4, ping).await,
+            Ok(Ok(_))
+        ) {
+            return false;
         }
+        let pending: Vec<String> = self
+            .pending
+            .lock()
+            .map(|p| p.iter().cloned().collect())
+            .unwrap_or_default();
+        if pending.is_empty() {
+            return true;
+        }
+        let invocation = self.invalidation(&pending);
+        let published =
+            tokio::time::timeout(self.timeout * 4, invocation.invoke_async::<u64>(&mut conn)).await;
+        if !matches!(published, Ok(Ok(_))) {
+            return false;
+        }
+        if let Ok(mut set) = self.pending.lock() {
+            for tag in &pending {
+                set.remove(tag);
+            }
+        }
+        true
     }
 
     /// An entry whose tags are all still current. The check and the body read are two
@@ -427,7 +477,7 @@ fn decode(stored: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// Keeps Redis connected while the cache exists; see the module documentation.
-async fn supervise(cache: Weak<Inner>, reset: Arc<Notify>) {
+async fn supervise(cache: Weak<Inner>, check: Arc<Notify>) {
     const FIRST_RETRY: Duration = Duration::from_millis(100);
     const LAST_RETRY: Duration = Duration::from_secs(2);
     let mut backoff = FIRST_RETRY;
@@ -474,7 +524,13 @@ async fn supervise(cache: Weak<Inner>, reset: Arc<Notify>) {
                                 }
                             }
                         }
-                        () = reset.notified() => break,
+                        () = check.notified() => {
+                            let Some(inner) = cache.upgrade() else { return };
+                            let Some(tier) = inner.redis.as_ref() else { return };
+                            if !tier.still_answers().await {
+                                break;
+                            }
+                        }
                         () = tokio::time::sleep(Duration::from_secs(1)) => {
                             if cache.strong_count() == 0 {
                                 return;
@@ -490,21 +546,24 @@ async fn supervise(cache: Weak<Inner>, reset: Arc<Notify>) {
                 };
                 if tier.subscribed.swap(false, Ordering::AcqRel) {
                     tracing::warn!(
-                        "lost the Redis cache: answering from the database until it is back"
+                        "lost the Redis cache: answering from recent memory and the database \
+                         until it is back"
                     );
                 }
                 if let Ok(mut slot) = tier.connections.write() {
                     slot.clear();
                 }
                 tier.metrics.cache_redis_up.set(0);
-                inner.clear_local();
+                // Memory is kept: while unsubscribed only what was stored within
+                // CACHE_REDIS_DOWN_MAX_AGE_SECONDS is served, and it is emptied on
+                // reconnection, before it is fully trusted again.
                 outage_reported = true;
             }
             Err(err) => {
                 if !outage_reported {
                     tracing::warn!(
                         error = %err,
-                        "Redis cache unreachable: answering from the database and retrying"
+                        "Redis cache unreachable: answering from recent memory and the database, and retrying"
                     );
                     outage_reported = true;
                 }

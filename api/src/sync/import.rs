@@ -30,6 +30,7 @@ use sha2::{Digest, Sha256};
 use super::rows::{self, Figure, FigureInput, FigureKey, Problems, Reference};
 use super::{FAILED, Kind, RUNNING, SUCCEEDED, Source, Writer, new_run, store};
 use crate::audit::{self, AuditEvent};
+use crate::db;
 use crate::domain::{AccessLevel, AuditAction, ENGLAND_CODE, GeographicLevel, PupilGroup};
 use crate::error::RowProblem;
 
@@ -238,8 +239,14 @@ pub async fn run(
                 } else {
                     reader.position()
                 };
-                let counts =
-                    commit(db, writer, run.id, &mut batch, checkpoint, offset, line).await?;
+                // A batch rolled back by a conflict with concurrent writers is
+                // written again whole (its checkpoint moves with it).
+                let counts = db::retry_conflicts(
+                    || commit(db, writer, run.id, &batch, checkpoint, offset, line),
+                    |err| matches!(err, ImportError::Db(err) if db::is_conflict(err)),
+                )
+                .await?;
+                batch.reset();
                 checkpoint = Some(offset as i64);
                 summary.figures += counts.figures;
                 summary.written += counts.written;
@@ -360,7 +367,7 @@ async fn commit(
     db: &DatabaseConnection,
     writer: &Writer,
     run_id: i64,
-    batch: &mut Batch,
+    batch: &Batch,
     previous: Option<i64>,
     offset: u64,
     line: u64,
@@ -417,13 +424,11 @@ async fn commit(
         .map_err(|e| DbErr::Custom(e.to_string()))?;
     }
     txn.commit().await?;
-    let counts = Counts {
+    Ok(Counts {
         figures,
         written,
         rejected: batch.rejected,
-    };
-    batch.reset();
-    Ok(counts)
+    })
 }
 
 /// The `--strict` pass: reads the whole file and reports every bad row; writes nothing.

@@ -53,6 +53,7 @@ use sha2::{Digest, Sha256};
 use crate::access::WriteScope;
 use crate::audit::{self, AuditEvent};
 use crate::cache::tags;
+use crate::db;
 use crate::domain::{AccessLevel, AuditAction};
 use crate::error::{Error, Result};
 use crate::identity::Principal;
@@ -266,17 +267,24 @@ pub async fn execute(
     {
         return Ok(outcome);
     }
-    match write(
-        db,
-        writer,
-        &idempotency_key,
-        &digest,
-        received,
-        &payload,
-        operation,
+    // A deadlock with a concurrent call (overlapping pupil records, say) rolls the
+    // whole transaction back, so it is simply run again.
+    let written = db::retry_conflicts(
+        || {
+            write(
+                db,
+                writer,
+                &idempotency_key,
+                &digest,
+                received,
+                &payload,
+                operation,
+            )
+        },
+        |err| matches!(err, WriteError::Db(err) if db::is_conflict(err)),
     )
-    .await
-    {
+    .await;
+    match written {
         Err(WriteError::KeyTaken) => {
             // A concurrent copy of this call committed first.
             let key = idempotency_key.as_deref().unwrap_or_default();
