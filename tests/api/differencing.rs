@@ -327,6 +327,21 @@ async fn disclosed(hub: &TestHub, token: &str, indicator: &str) -> (Vec<String>,
     (found, count)
 }
 
+/// The trust with schools in the most LAs: its officer knows part of each.
+fn most_spread_trust(register: &[School]) -> &str {
+    let mut spread: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for school in register {
+        if let Some(trust) = &school.trust {
+            spread.entry(trust).or_default().insert(&school.la);
+        }
+    }
+    spread
+        .into_iter()
+        .max_by_key(|(code, las)| (las.len(), std::cmp::Reverse(*code)))
+        .map(|(code, _)| code)
+        .expect("the test data has trusts")
+}
+
 /// Returns how many figures were withheld from the caller (none of them recoverable).
 async fn assert_nothing_disclosed(hub: &TestHub, who: &str, token: &str) -> usize {
     let catalogue = hub.query(None, "{ indicators { code } }", json!({})).await;
@@ -374,17 +389,7 @@ async fn la_officers_cannot_work_out_their_neighbours_withheld_figures() {
 async fn a_trust_officer_cannot_work_out_a_withheld_figure() {
     let hub = TestHub::spawn().await;
     let register = register(&hub).await;
-    // The trust with schools in the most LAs: its officer knows part of each.
-    let mut spread: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for school in &register {
-        if let Some(trust) = &school.trust {
-            spread.entry(trust).or_default().insert(&school.la);
-        }
-    }
-    let (trust, _) = spread
-        .iter()
-        .max_by_key(|(code, las)| (las.len(), std::cmp::Reverse(*code)))
-        .expect("the test data has trusts");
+    let trust = most_spread_trust(&register);
     let token = hub.token_for(&format!("TRUST:{trust}"), "TRUST_OFFICER");
     assert_nothing_disclosed(&hub, &format!("trust {trust}'s officer"), &token).await;
 }
@@ -533,16 +538,7 @@ async fn no_caller_works_out_a_withheld_figure_in_generated_datasets() {
             hub.token_for("LOCAL_AUTHORITY:202", "LA_OFFICER"),
         ),
     ];
-    let mut spread: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for school in &register {
-        if let Some(trust) = &school.trust {
-            spread.entry(trust).or_default().insert(&school.la);
-        }
-    }
-    let (trust, _) = spread
-        .iter()
-        .max_by_key(|(code, las)| (las.len(), std::cmp::Reverse(*code)))
-        .expect("the test data has trusts");
+    let trust = most_spread_trust(&register);
     callers.push((
         format!("trust {trust}'s officer"),
         hub.token_for(&format!("TRUST:{trust}"), "TRUST_OFFICER"),
